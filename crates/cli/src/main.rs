@@ -1,0 +1,41 @@
+//! `custodia`: the command-line front of every custodia crate. It stays thin: parsing
+//! arguments, reading files and printing; the decisions live in the library crates.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod policy_cmd;
+// (other command modules are declared below this line, one per line)
+
+/// custodia: cross-border requests for electronic evidence, with the safeguards built in.
+#[derive(Debug, Parser)]
+#[command(name = "custodia", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check requests against the treaties and the States' legal profiles.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    // (other commands are added below this line, one variant each)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(cmd) => policy_cmd::run(cmd),
+        // (other commands are dispatched below this line, one arm each)
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -70,6 +70,19 @@ impl SubjectRole {
         }
     }
 
+    /// Words for a person.
+    pub const fn title(self) -> &'static str {
+        match self {
+            SubjectRole::Journalist => "journalist",
+            SubjectRole::Lawyer => "lawyer",
+            SubjectRole::HumanRightsDefender => "human rights defender",
+            SubjectRole::SecurityResearcher => "security researcher",
+            SubjectRole::Parliamentarian => "member of parliament",
+            SubjectRole::MedicalProfessional => "medical professional",
+            SubjectRole::Other => "person",
+        }
+    }
+
     /// Parses an identifier.
     pub fn from_id(s: &str) -> Option<SubjectRole> {
         SubjectRole::ALL.into_iter().find(|r| r.id() == s)

@@ -389,7 +389,7 @@ fn security_undermining(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     let refuse = ctx.sg.refuse_security_undermining;
     if ctx.req.undermine_security && (rule.level == Outcome::Refused) == refuse {
         let then = if refuse { "the requested State refuses to compel anyone to do so" } else { "the requested State sends this to independent review" };
-        out.push(rule, format!("The request asks that the security of a system be undermined (UNCC {}); {then}.", UNCC_28_4.number));
+        out.push(rule, format!("The request asks that the security of a system be undermined ({UNCC_28_4}); {then}."));
     }
 }
 
@@ -475,7 +475,10 @@ fn sensitive_subject(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     if !ctx.sg.review_sensitive_subjects {
         return;
     }
-    let roles: Vec<_> = ctx.req.subject_roles.iter().filter(|r| r.is_sensitive()).map(|r| r.id()).collect();
+    let mut roles: Vec<_> = ctx.req.subject_roles.iter().filter(|r| r.is_sensitive()).collect();
+    roles.sort_unstable();
+    roles.dedup();
+    let roles: Vec<_> = roles.into_iter().map(|r| r.title()).collect();
     if !roles.is_empty() {
         out.push(rule, format!("The person concerned is a {}: a judge or independent reviewer weighs the request first.", roles.join(" and a ")));
     }

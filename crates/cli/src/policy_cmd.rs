@@ -49,14 +49,22 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
     let limit = policy::json::MAX_INPUT_BYTES as u64 + 1;
     let mut buf = Vec::new();
     if path.as_os_str() == "-" {
-        std::io::stdin().lock().take(limit).read_to_end(&mut buf).map_err(|e| format!("(root): cannot read standard input: {e}"))?;
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("(root): cannot read standard input: {e}"))?;
     } else {
         let file = std::fs::File::open(path).map_err(|e| format!("(root): cannot open {}: {e}", path.display()))?;
         if let Ok(meta) = file.metadata()
             && meta.is_file()
             && meta.len() >= limit
         {
-            return Err(format!("(root): input is {} bytes, more than the limit of {} bytes for a case file", meta.len(), policy::json::MAX_INPUT_BYTES));
+            return Err(format!(
+                "(root): input is {} bytes, more than the limit of {} bytes for a case file",
+                meta.len(),
+                policy::json::MAX_INPUT_BYTES
+            ));
         }
         file.take(limit).read_to_end(&mut buf).map_err(|e| format!("(root): cannot read {}: {e}", path.display()))?;
     }

@@ -49,7 +49,8 @@ fn cases_decide_as_expected() {
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_str().unwrap().trim_end_matches(".case.json").to_owned();
-        let expected: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.expected.json"))).unwrap()).unwrap();
+        let expected: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.expected.json"))).unwrap()).unwrap();
         let out = custodia().args(["policy", "check"]).arg(case).output().unwrap();
         assert!(out.status.success(), "{name}: exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
         assert!(out.stderr.is_empty(), "{name}: unexpected stderr");
@@ -61,7 +62,10 @@ fn cases_decide_as_expected() {
         for c in got["conditions"].as_array().unwrap() {
             assert!(c["article"].as_str().is_some_and(|a| !a.is_empty()), "{name}: a condition without an article");
         }
-        if got["outcome"] != expected["outcome"] || grounds(&got) != grounds(&expected) || conditions(&got) != conditions(&expected) {
+        if got["outcome"] != expected["outcome"]
+            || grounds(&got) != grounds(&expected)
+            || conditions(&got) != conditions(&expected)
+        {
             failures.push(format!(
                 "{name}:\n  expected {} {:?} {:?}\n  got      {} {:?} {:?}",
                 expected["outcome"],
@@ -96,7 +100,12 @@ fn invalid_input_exits_2_naming_the_path() {
 #[test]
 fn reads_standard_input() {
     let case = std::fs::read(cases_dir("policy").join("refused-out-of-scope-petty-offence.case.json")).unwrap();
-    let mut child = custodia().args(["policy", "check", "-", "--format", "text"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = custodia()
+        .args(["policy", "check", "-", "--format", "text"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(&case).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -104,7 +113,12 @@ fn reads_standard_input() {
     let mut lines = text.lines();
     assert!(lines.next().unwrap().starts_with("REFUSED: "), "{text}");
     let ground = lines.next().unwrap();
-    assert!(ground.contains("out_of_scope") && ground.contains("[UNCC 2(h), 23(2), 35(1)]") && ground.contains("serious crime"), "{ground}");
+    assert!(
+        ground.contains("out_of_scope")
+            && ground.contains("[UNCC 2(h), 23(2), 35(1)]")
+            && ground.contains("serious crime"),
+        "{ground}"
+    );
 }
 
 /// A 100 MB file is refused by its size before it is read; a 100 MB stream on standard
@@ -118,9 +132,18 @@ fn a_100_mb_input_is_refused() {
     let out = custodia().args(["policy", "check"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "(root): input is 104857600 bytes, more than the limit of 8388608 bytes for a case file\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "(root): input is 104857600 bytes, more than the limit of 8388608 bytes for a case file\n"
+    );
 
-    let mut child = custodia().args(["policy", "check", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = custodia()
+        .args(["policy", "check", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let chunk = vec![b' '; 1 << 20];
@@ -134,7 +157,11 @@ fn a_100_mb_input_is_refused() {
     writer.join().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("(root): input is 8388609 bytes, more than the limit"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("(root): input is 8388609 bytes, more than the limit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -153,5 +180,9 @@ fn docs_policy_rules_is_the_rule_table() {
     assert!(out.status.success());
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/policy-rules.md");
     let on_disk = std::fs::read_to_string(&doc).unwrap_or_default();
-    assert_eq!(on_disk, String::from_utf8(out.stdout).unwrap(), "docs/policy-rules.md is stale: run `cargo run -q -- policy rules > docs/policy-rules.md`");
+    assert_eq!(
+        on_disk,
+        String::from_utf8(out.stdout).unwrap(),
+        "docs/policy-rules.md is stale: run `cargo run -q -- policy rules > docs/policy-rules.md`"
+    );
 }

@@ -192,7 +192,12 @@ pub struct Request {
 
 impl Request {
     /// A request with only its required fields.
-    pub fn new(instrument: Instrument, measure: Measure, requesting_state: StateCode, requested_state: StateCode) -> Request {
+    pub fn new(
+        instrument: Instrument,
+        measure: Measure,
+        requesting_state: StateCode,
+        requested_state: StateCode,
+    ) -> Request {
         Request {
             id: None,
             instrument,

@@ -6,7 +6,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use treaty::{Category, CategorySet, Conduct, ConductSet, Date, DateError, Deposits, DualCriminality, Instrument, Measure, Profile, Safeguards, StateCode};
+use treaty::{
+    Category, CategorySet, Conduct, ConductSet, Date, DateError, Deposits, DualCriminality, Instrument, Measure,
+    Profile, Safeguards, StateCode,
+};
 
 use crate::case::{Case, Confidentiality, Data, JudicialAuthorization, Offence, Request, SubjectRole};
 use crate::json::{self, Path, Problem, Value};
@@ -201,12 +204,24 @@ impl Validator {
         let s = self.string(v, path)?;
         let code = StateCode::parse(&s);
         if code.is_none() {
-            self.problem(path, format!("\"{}\" is not a State code: expected two capital letters (ISO 3166-1 alpha-2)", s.escape_debug()));
+            self.problem(
+                path,
+                format!(
+                    "\"{}\" is not a State code: expected two capital letters (ISO 3166-1 alpha-2)",
+                    s.escape_debug()
+                ),
+            );
         }
         code
     }
 
-    fn enumerated<T>(&mut self, v: &Value<'_>, path: &Path<'_>, what: &str, from_id: fn(&str) -> Option<T>) -> Option<T> {
+    fn enumerated<T>(
+        &mut self,
+        v: &Value<'_>,
+        path: &Path<'_>,
+        what: &str,
+        from_id: fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let s = self.string(v, path)?;
         let found = from_id(&s);
         if found.is_none() {
@@ -216,7 +231,14 @@ impl Validator {
     }
 
     /// An array of enumerated strings; `unique` reports repeated items (`uniqueItems`).
-    fn enum_array<T: PartialEq + Copy>(&mut self, v: &Value<'_>, path: &Path<'_>, what: &str, unique: bool, from_id: fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    fn enum_array<T: PartialEq + Copy>(
+        &mut self,
+        v: &Value<'_>,
+        path: &Path<'_>,
+        what: &str,
+        unique: bool,
+        from_id: fn(&str) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let items = self.array(v, path)?;
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
@@ -272,14 +294,19 @@ impl Validator {
         }
         let mut ok = true;
         let req_path = root.key("request");
-        for (key, code) in [("requesting_state", request.requesting_state), ("requested_state", request.requested_state)] {
+        for (key, code) in
+            [("requesting_state", request.requesting_state), ("requested_state", request.requested_state)]
+        {
             if !states.contains_key(&code) {
                 self.problem(&req_path.key(key), format!("State \"{code}\" has no profile in states"));
                 ok = false;
             }
         }
         if request.requesting_state == request.requested_state {
-            self.problem(&req_path.key("requested_state"), format!("must differ from request.requesting_state (both are \"{}\")", request.requested_state));
+            self.problem(
+                &req_path.key("requested_state"),
+                format!("must differ from request.requesting_state (both are \"{}\")", request.requested_state),
+            );
             ok = false;
         }
         if let Some(Data { from: Some(from), to: Some(to), .. }) = &request.data
@@ -292,13 +319,17 @@ impl Validator {
     }
 
     fn instruments(&mut self, v: &Value<'_>, path: &Path<'_>, out: &mut [Option<Date>; 3]) -> bool {
-        let Some(members) = self.object(v, path) else { return false };
+        let Some(members) = self.object(v, path) else {
+            return false;
+        };
         let before = self.problems.len();
         for (k, v) in members {
             let p = path.key(k);
             match Instrument::from_id(k) {
                 Some(instrument) => {
-                    let Some(inner) = self.object(v, &p) else { continue };
+                    let Some(inner) = self.object(v, &p) else {
+                        continue;
+                    };
                     for (ik, iv) in inner {
                         let ip = p.key(ik);
                         match ik.as_ref() {
@@ -347,7 +378,9 @@ impl Validator {
             match k.as_ref() {
                 "name" => profile.name = self.string(v, &p),
                 "deposits" => {
-                    let Some(deposits) = self.object(v, &p) else { continue };
+                    let Some(deposits) = self.object(v, &p) else {
+                        continue;
+                    };
                     let mut out = Deposits::default();
                     for (dk, dv) in deposits {
                         let dp = p.key(dk);
@@ -363,15 +396,21 @@ impl Validator {
                     profile.deposits = out;
                 }
                 "reservations" => {
-                    let r = self.enum_array(v, &p, "reservation", true, |s| (s == "preservation_dual_criminality").then_some(()));
+                    let r = self.enum_array(v, &p, "reservation", true, |s| {
+                        (s == "preservation_dual_criminality").then_some(())
+                    });
                     profile.reserves_preservation_dual_criminality = r.is_some_and(|r| !r.is_empty());
                 }
                 "measures" => {
-                    let Some(measures) = self.object(v, &p) else { continue };
+                    let Some(measures) = self.object(v, &p) else {
+                        continue;
+                    };
                     for (mk, mv) in measures {
                         let mp = p.key(mk);
                         match mk.as_ref() {
-                            "realtime_traffic" => profile.provides_realtime_traffic = self.boolean(mv, &mp).unwrap_or(true),
+                            "realtime_traffic" => {
+                                profile.provides_realtime_traffic = self.boolean(mv, &mp).unwrap_or(true)
+                            }
                             "interception" => profile.provides_interception = self.boolean(mv, &mp).unwrap_or(true),
                             _ => self.unknown_key(&mp, MEASURES_KEYS),
                         }
@@ -409,12 +448,21 @@ impl Validator {
                         s.judicial_authorization = c.into_iter().collect::<CategorySet>();
                     }
                 }
-                "max_confidentiality_days" => s.max_confidentiality_days = self.integer(v, &p, 0).unwrap_or(s.max_confidentiality_days),
-                "max_interception_days" => s.max_interception_days = self.integer(v, &p, 1).unwrap_or(s.max_interception_days),
-                "preservation_days" => s.preservation_days = self.integer(v, &p, treaty::profile::PRESERVATION_FLOOR_DAYS).unwrap_or(s.preservation_days),
+                "max_confidentiality_days" => {
+                    s.max_confidentiality_days = self.integer(v, &p, 0).unwrap_or(s.max_confidentiality_days)
+                }
+                "max_interception_days" => {
+                    s.max_interception_days = self.integer(v, &p, 1).unwrap_or(s.max_interception_days)
+                }
+                "preservation_days" => {
+                    s.preservation_days =
+                        self.integer(v, &p, treaty::profile::PRESERVATION_FLOOR_DAYS).unwrap_or(s.preservation_days)
+                }
                 "refuse_protected_conduct" => s.refuse_protected_conduct = self.boolean(v, &p).unwrap_or(true),
                 "refuse_security_undermining" => s.refuse_security_undermining = self.boolean(v, &p).unwrap_or(true),
-                "require_death_penalty_assurance" => s.require_death_penalty_assurance = self.boolean(v, &p).unwrap_or(true),
+                "require_death_penalty_assurance" => {
+                    s.require_death_penalty_assurance = self.boolean(v, &p).unwrap_or(true)
+                }
                 "review_sensitive_subjects" => s.review_sensitive_subjects = self.boolean(v, &p).unwrap_or(true),
                 _ => self.unknown_key(&p, SAFEGUARD_KEYS),
             }
@@ -426,7 +474,8 @@ impl Validator {
         let members = self.object(v, path)?;
         let before = self.problems.len();
         let (mut instrument, mut measure, mut requesting, mut requested) = (None, None, None, None);
-        let mut r = Request::new(Instrument::Uncc, Measure::Preservation, StateCode::parse("AA")?, StateCode::parse("BB")?);
+        let mut r =
+            Request::new(Instrument::Uncc, Measure::Preservation, StateCode::parse("AA")?, StateCode::parse("BB")?);
         for (k, v) in members {
             let p = path.key(k);
             match k.as_ref() {
@@ -446,7 +495,9 @@ impl Validator {
                 "duration_days" => r.duration_days = self.integer(v, &p, 1),
                 "judicial_authorization" => r.judicial_authorization = self.judicial_authorization(v, &p),
                 "confidentiality" => {
-                    let Some(m) = self.object(v, &p) else { continue };
+                    let Some(m) = self.object(v, &p) else {
+                        continue;
+                    };
                     let mut c = Confidentiality::default();
                     for (ck, cv) in m {
                         let cp = p.key(ck);
@@ -459,17 +510,24 @@ impl Validator {
                     r.confidentiality = Some(c);
                 }
                 "subject" => {
-                    let Some(m) = self.object(v, &p) else { continue };
+                    let Some(m) = self.object(v, &p) else {
+                        continue;
+                    };
                     for (sk, sv) in m {
                         let sp = p.key(sk);
                         match sk.as_ref() {
-                            "roles" => r.subject_roles = self.enum_array(sv, &sp, "role", true, SubjectRole::from_id).unwrap_or_default(),
+                            "roles" => {
+                                r.subject_roles =
+                                    self.enum_array(sv, &sp, "role", true, SubjectRole::from_id).unwrap_or_default()
+                            }
                             _ => self.unknown_key(&sp, &["roles"]),
                         }
                     }
                 }
                 "technical_assistance" => {
-                    let Some(m) = self.object(v, &p) else { continue };
+                    let Some(m) = self.object(v, &p) else {
+                        continue;
+                    };
                     for (tk, tv) in m {
                         let tp = p.key(tk);
                         match tk.as_ref() {
@@ -479,7 +537,9 @@ impl Validator {
                     }
                 }
                 "emergency" => {
-                    let Some(m) = self.object(v, &p) else { continue };
+                    let Some(m) = self.object(v, &p) else {
+                        continue;
+                    };
                     let mut justification = None;
                     for (ek, ev) in m {
                         let ep = p.key(ek);
@@ -491,7 +551,9 @@ impl Validator {
                     r.emergency = Some(justification);
                 }
                 "assurances" => {
-                    let Some(m) = self.object(v, &p) else { continue };
+                    let Some(m) = self.object(v, &p) else {
+                        continue;
+                    };
                     for (ak, av) in m {
                         let ap = p.key(ak);
                         match ak.as_ref() {
@@ -522,7 +584,10 @@ impl Validator {
             match k.as_ref() {
                 "description" => o.description = self.string(v, &p),
                 "domestic_provision" => o.domestic_provision = self.string(v, &p),
-                "conduct" => o.conduct = self.enum_array(v, &p, "conduct", true, Conduct::from_id).map(|c| c.into_iter().collect()),
+                "conduct" => {
+                    o.conduct =
+                        self.enum_array(v, &p, "conduct", true, Conduct::from_id).map(|c| c.into_iter().collect())
+                }
                 "max_penalty_years" => o.max_penalty_years = self.number(v, &p, 0.0),
                 "death_penalty" => o.death_penalty = self.boolean(v, &p).unwrap_or(false),
                 _ => self.unknown_key(&p, OFFENCE_KEYS),
@@ -537,9 +602,14 @@ impl Validator {
         for (k, v) in members {
             let p = path.key(k);
             match k.as_ref() {
-                "categories" => d.categories = self.enum_array(v, &p, "category", true, Category::from_id).map(|c| c.into_iter().collect()),
+                "categories" => {
+                    d.categories =
+                        self.enum_array(v, &p, "category", true, Category::from_id).map(|c| c.into_iter().collect())
+                }
                 "identifiers" => {
-                    let Some(items) = self.array(v, &p) else { continue };
+                    let Some(items) = self.array(v, &p) else {
+                        continue;
+                    };
                     let mut out = Vec::with_capacity(items.len());
                     for (i, item) in items.iter().enumerate() {
                         if let Some(s) = self.string(item, &p.index(i)) {

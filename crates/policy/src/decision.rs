@@ -24,7 +24,8 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, from the least to the most severe.
-    pub const ALL: [Outcome; 5] = [Outcome::Admissible, Outcome::Review, Outcome::Consult, Outcome::Incomplete, Outcome::Refused];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Admissible, Outcome::Review, Outcome::Consult, Outcome::Incomplete, Outcome::Refused];
 
     /// The identifier used in decisions.
     pub const fn id(self) -> &'static str {

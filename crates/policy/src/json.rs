@@ -141,7 +141,11 @@ pub fn parse(input: &[u8]) -> Result<Value<'_>, Problem> {
     if input.len() > MAX_INPUT_BYTES {
         return Err(Problem {
             path: "(root)".into(),
-            message: format!("input is {} bytes, more than the limit of {} bytes for a case file", input.len(), MAX_INPUT_BYTES),
+            message: format!(
+                "input is {} bytes, more than the limit of {} bytes for a case file",
+                input.len(),
+                MAX_INPUT_BYTES
+            ),
         });
     }
     let text = match std::str::from_utf8(input) {
@@ -150,7 +154,10 @@ pub fn parse(input: &[u8]) -> Result<Value<'_>, Problem> {
             let (line, column) = position(&input[..e.valid_up_to()]);
             return Err(Problem {
                 path: "(root)".into(),
-                message: format!("input is not UTF-8 text: invalid byte at line {line}, column {column} (offset {})", e.valid_up_to()),
+                message: format!(
+                    "input is not UTF-8 text: invalid byte at line {line}, column {column} (offset {})",
+                    e.valid_up_to()
+                ),
             });
         }
     };
@@ -290,7 +297,9 @@ impl<'a> Reader<'a> {
                     return Ok(Cow::Borrowed(s));
                 }
                 Some(b'\\') => break,
-                Some(c) if *c < 0x20 => return Err(self.error(path, "control character in a string (it must be escaped)")),
+                Some(c) if *c < 0x20 => {
+                    return Err(self.error(path, "control character in a string (it must be escaped)"));
+                }
                 Some(_) => self.pos += 1,
                 None => return Err(self.error(path, "unterminated string")),
             }
@@ -318,7 +327,10 @@ impl<'a> Reader<'a> {
                             let hi = self.hex4(path)?;
                             let code = if (0xD800..0xDC00).contains(&hi) {
                                 if !self.bytes[self.pos..].starts_with(b"\\u") {
-                                    return Err(self.error(path, "invalid \\u escape: a high surrogate must be followed by a low surrogate"));
+                                    return Err(self.error(
+                                        path,
+                                        "invalid \\u escape: a high surrogate must be followed by a low surrogate",
+                                    ));
                                 }
                                 self.pos += 2;
                                 let lo = self.hex4(path)?;
@@ -334,7 +346,9 @@ impl<'a> Reader<'a> {
                                     out.push(c);
                                     continue;
                                 }
-                                None => return Err(self.error(path, "invalid \\u escape: a lone low surrogate")),
+                                None => {
+                                    return Err(self.error(path, "invalid \\u escape: a lone low surrogate"));
+                                }
                             }
                         }
                         _ => return Err(self.error(path, "invalid escape in a string")),
@@ -342,7 +356,9 @@ impl<'a> Reader<'a> {
                     out.push(c);
                     self.pos += 1;
                 }
-                Some(c) if *c < 0x20 => return Err(self.error(path, "control character in a string (it must be escaped)")),
+                Some(c) if *c < 0x20 => {
+                    return Err(self.error(path, "control character in a string (it must be escaped)"));
+                }
                 Some(_) => {
                     let run_start = self.pos;
                     while let Some(&c) = self.bytes.get(self.pos) {
@@ -359,7 +375,11 @@ impl<'a> Reader<'a> {
     }
 
     fn check_depth(&self, path: &Path<'_>, depth: usize) -> Result<(), Problem> {
-        if depth > MAX_DEPTH { Err(Problem::new(path, format!("nested deeper than {MAX_DEPTH} levels"))) } else { Ok(()) }
+        if depth > MAX_DEPTH {
+            Err(Problem::new(path, format!("nested deeper than {MAX_DEPTH} levels")))
+        } else {
+            Ok(())
+        }
     }
 
     fn array(&mut self, path: &Path<'_>, depth: usize) -> Result<Value<'a>, Problem> {
@@ -456,7 +476,10 @@ mod tests {
 
     #[test]
     fn paths_in_errors() {
-        assert_eq!(err(r#"{"request": {"offence": {"x": 1,}}}"#), "request.offence: invalid JSON at line 1, column 34: expected a member name in double quotes");
+        assert_eq!(
+            err(r#"{"request": {"offence": {"x": 1,}}}"#),
+            "request.offence: invalid JSON at line 1, column 34: expected a member name in double quotes"
+        );
         assert!(err(r#"{"a": [1, 2"#).starts_with("a[1]: invalid JSON: unexpected end of input"));
         assert!(err(r#"{"a": 1 "b": 2}"#).starts_with("a: invalid JSON at line 1, column 9"));
         assert_eq!(err(r#"{"a": 1, "a": 2}"#), "a: duplicate member name");

@@ -6,7 +6,10 @@
 
 use treaty::articles::*;
 use treaty::force::{self, Binding, EntryIntoForce, NotBound};
-use treaty::{Category, CategorySet, Cite, Citation, ConductClass, ConductSet, DualCriminality, Instrument, Measure, Profile, Safeguards};
+use treaty::{
+    Category, CategorySet, Citation, Cite, ConductClass, ConductSet, DualCriminality, Instrument, Measure, Profile,
+    Safeguards,
+};
 
 use crate::case::{Case, Request};
 use crate::decision::{Condition, Ground, Outcome};
@@ -95,7 +98,11 @@ pub const RULES: &[Rule] = &[
     Rule {
         code: "security_undermining",
         level: Outcome::Refused,
-        article: Citation(&[Cite::one(&UNCC_6), Cite::one(&UNCC_24), Cite::one(&UNCC_40_21).note("(the power at issue: 28(4))")]),
+        article: Citation(&[
+            Cite::one(&UNCC_6),
+            Cite::one(&UNCC_24),
+            Cite::one(&UNCC_40_21).note("(the power at issue: 28(4))"),
+        ]),
         when: "technical_assistance.undermine_security and safeguards.refuse_security_undermining (default true)",
         check: security_undermining,
     },
@@ -173,13 +180,17 @@ pub const CONDITIONS: &[ConditionRule] = &[
         code: "use_limitation",
         article: Citation(&[Cite::one(&UNCC_40_19)]),
         when: "always",
-        attach: |c, _| Some(condition(c, "Use the data only for the proceedings stated in the request, unless the requested State consents first.".into(), None)),
+        attach: |c, _| {
+            Some(condition(c, "Use the data only for the proceedings stated in the request, unless the requested State consents first.".into(), None))
+        },
     },
     ConditionRule {
         code: "onward_transfer_consent",
         article: Citation(&[Cite::one(&UNCC_36_3)]),
         when: "always",
-        attach: |c, _| Some(condition(c, "Transfer the data to no third State or international organisation without the requested State's prior authorisation.".into(), None)),
+        attach: |c, _| {
+            Some(condition(c, "Transfer the data to no third State or international organisation without the requested State's prior authorisation.".into(), None))
+        },
     },
     ConditionRule {
         code: "confidential_until",
@@ -188,7 +199,13 @@ pub const CONDITIONS: &[ConditionRule] = &[
         attach: |c, ctx| {
             let days = ctx.req.confidentiality.and_then(|k| k.days)?;
             let until = ctx.case.as_of.add_days_u64(days);
-            Some(condition(c, format!("The request stays confidential for {days} days, until {until}; then it is revealed and the person concerned is notified where the law provides."), Some(until)))
+            Some(condition(
+                c,
+                format!(
+                    "The request stays confidential for {days} days, until {until}; then it is revealed and the person concerned is notified where the law provides."
+                ),
+                Some(until),
+            ))
         },
     },
     ConditionRule {
@@ -201,7 +218,13 @@ pub const CONDITIONS: &[ConditionRule] = &[
             }
             let days = ctx.sg.preservation_days.max(treaty::profile::PRESERVATION_FLOOR_DAYS);
             let until = ctx.case.as_of.add_days_u64(days);
-            Some(condition(c, format!("Preserve the data for {days} days, until {until} (never less than 60 days), while the request for mutual legal assistance follows."), Some(until)))
+            Some(condition(
+                c,
+                format!(
+                    "Preserve the data for {days} days, until {until} (never less than 60 days), while the request for mutual legal assistance follows."
+                ),
+                Some(until),
+            ))
         },
     },
     ConditionRule {
@@ -210,7 +233,13 @@ pub const CONDITIONS: &[ConditionRule] = &[
         when: "offence.death_penalty and the assurance assurances.no_death_penalty was given",
         attach: |c, ctx| {
             let dp = ctx.req.offence.as_ref().is_some_and(|o| o.death_penalty);
-            (dp && ctx.req.assurance_no_death_penalty).then(|| condition(c, "The death penalty will not be imposed or carried out, as the requesting State assured.".into(), None))
+            (dp && ctx.req.assurance_no_death_penalty).then(|| {
+                condition(
+                    c,
+                    "The death penalty will not be imposed or carried out, as the requesting State assured.".into(),
+                    None,
+                )
+            })
         },
     },
 ];
@@ -240,9 +269,22 @@ impl<'a> Ctx<'a> {
         let requesting = case.states.get(&req.requesting_state).unwrap_or(unprofiled);
         let requested = case.states.get(&req.requested_state).unwrap_or(unprofiled);
         let general = Instrument::ALL.map(|i| {
-            force::entry_into_force(i, case.stated_entry_into_force(i), case.states.values().filter_map(|p| p.deposits.get(i)))
+            force::entry_into_force(
+                i,
+                case.stated_entry_into_force(i),
+                case.states.values().filter_map(|p| p.deposits.get(i)),
+            )
         });
-        Ctx { case, req, requesting, requested, sg: &requested.safeguards, conduct: req.conduct(), categories: req.categories(), general }
+        Ctx {
+            case,
+            req,
+            requesting,
+            requested,
+            sg: &requested.safeguards,
+            conduct: req.conduct(),
+            categories: req.categories(),
+            general,
+        }
     }
 }
 
@@ -256,19 +298,40 @@ pub struct Findings {
 impl Findings {
     fn push(&mut self, rule: &Rule, detail: String) {
         if !self.grounds.iter().any(|g| g.code == rule.code) {
-            self.grounds.push(Ground { code: rule.code, level: rule.level, article: rule.article, detail, field: None, state: None });
+            self.grounds.push(Ground {
+                code: rule.code,
+                level: rule.level,
+                article: rule.article,
+                detail,
+                field: None,
+                state: None,
+            });
         }
     }
 
     fn push_state(&mut self, rule: &Rule, state: treaty::StateCode, detail: String) {
         if !self.grounds.iter().any(|g| g.code == rule.code && g.state == Some(state)) {
-            self.grounds.push(Ground { code: rule.code, level: rule.level, article: rule.article, detail, field: None, state: Some(state) });
+            self.grounds.push(Ground {
+                code: rule.code,
+                level: rule.level,
+                article: rule.article,
+                detail,
+                field: None,
+                state: Some(state),
+            });
         }
     }
 
     fn push_field(&mut self, rule: &Rule, field: &'static str, detail: String) {
         if !self.grounds.iter().any(|g| g.code == rule.code && g.field == Some(field)) {
-            self.grounds.push(Ground { code: rule.code, level: rule.level, article: rule.article, detail, field: Some(field), state: None });
+            self.grounds.push(Ground {
+                code: rule.code,
+                level: rule.level,
+                article: rule.article,
+                detail,
+                field: Some(field),
+                state: None,
+            });
         }
     }
 }
@@ -281,9 +344,13 @@ pub fn run(ctx: &Ctx<'_>) -> (Outcome, Vec<Ground>, Vec<Condition>) {
     }
     let mut grounds = findings.grounds;
     // Most severe first; the sort is stable, so rule-table order is kept within a level.
-    grounds.sort_by(|a, b| b.level.cmp(&a.level));
+    grounds.sort_by_key(|g| std::cmp::Reverse(g.level));
     let outcome = grounds.iter().map(|g| g.level).max().unwrap_or(Outcome::Admissible);
-    let conditions = if outcome.carries_conditions() { CONDITIONS.iter().filter_map(|c| (c.attach)(c, ctx)).collect() } else { Vec::new() };
+    let conditions = if outcome.carries_conditions() {
+        CONDITIONS.iter().filter_map(|c| (c.attach)(c, ctx)).collect()
+    } else {
+        Vec::new()
+    };
     (outcome, grounds, conditions)
 }
 
@@ -291,9 +358,13 @@ pub fn run(ctx: &Ctx<'_>) -> (Outcome, Vec<Ground>, Vec<Condition>) {
 
 fn not_bound_reason(why: NotBound, on: treaty::Date) -> String {
     match why {
-        NotBound::NoDeposit => "it has deposited no instrument of ratification, acceptance, approval or accession".into(),
+        NotBound::NoDeposit => {
+            "it has deposited no instrument of ratification, acceptance, approval or accession".into()
+        }
         NotBound::NotInForce { deposits, needed } => {
-            format!("the instrument is not in force on {on} (the case lists {deposits} deposits; entry into force needs {needed})")
+            format!(
+                "the instrument is not in force on {on} (the case lists {deposits} deposits; entry into force needs {needed})"
+            )
         }
         NotBound::NotYet { from } => format!("it is bound only from {from}"),
     }
@@ -306,7 +377,10 @@ fn not_party(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
             Binding::Bound { .. } => continue,
             Binding::NotBound(why) => not_bound_reason(why, on),
             Binding::NotBoundByBudapest(why) => {
-                format!("it is not bound by the Budapest Convention, which the Protocol supplements: {}", not_bound_reason(why, on).trim_start_matches("it "))
+                format!(
+                    "it is not bound by the Budapest Convention, which the Protocol supplements: {}",
+                    not_bound_reason(why, on).trim_start_matches("it ")
+                )
             }
         };
         out.push_state(rule, state, format!("{state} is not bound by {} on {on}: {why}.", instrument.title()));
@@ -318,7 +392,15 @@ fn measure_unavailable(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     if m.article(i).is_none() {
         out.push(rule, format!("{} does not provide {} ({}).", capitalize(i.title()), m.title(), m.id()));
     } else if !ctx.requested.provides(m) {
-        out.push(rule, format!("{}'s law does not permit {} ({}), and a State may decline it to that extent.", ctx.req.requested_state, m.title(), m.id()));
+        out.push(
+            rule,
+            format!(
+                "{}'s law does not permit {} ({}), and a State may decline it to that extent.",
+                ctx.req.requested_state,
+                m.title(),
+                m.id()
+            ),
+        );
     }
 }
 
@@ -326,11 +408,19 @@ fn category_not_allowed(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     if ctx.req.measure != Measure::SubscriberDirect {
         return;
     }
-    let Some(categories) = ctx.categories else { return };
+    let Some(categories) = ctx.categories else {
+        return;
+    };
     let others = categories.minus([Category::Subscriber].into_iter().collect());
     if !others.is_empty() {
         let list: Vec<_> = others.iter().map(Category::id).collect();
-        out.push(rule, format!("An order sent directly to a provider may ask for subscriber information only, not {} data.", list.join(" or ")));
+        out.push(
+            rule,
+            format!(
+                "An order sent directly to a provider may ask for subscriber information only, not {} data.",
+                list.join(" or ")
+            ),
+        );
     }
 }
 
@@ -338,7 +428,9 @@ fn out_of_scope(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     if ctx.req.instrument != Instrument::Uncc {
         return;
     }
-    let (Some(conduct), Some(years)) = (ctx.conduct, ctx.req.offence.as_ref().and_then(|o| o.max_penalty_years)) else { return };
+    let (Some(conduct), Some(years)) = (ctx.conduct, ctx.req.offence.as_ref().and_then(|o| o.max_penalty_years)) else {
+        return;
+    };
     if conduct.convention_offences(Instrument::Uncc).is_empty() && years < SERIOUS_CRIME_YEARS {
         out.push(rule, format!("No conduct ({}) is an offence under UNCC 7-17, and a maximum penalty of {years} years is not a serious crime (at least 4 years).", conduct.to_list()));
     }
@@ -352,8 +444,15 @@ fn protected_conduct(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     let Some(conduct) = ctx.conduct else { return };
     let protected = conduct.filter(|c| c.is_protected());
     if !protected.is_empty() {
-        let then = if refuse { "the requested State refuses such requests" } else { "the requested State sends such requests to independent review" };
-        out.push(rule, format!("The conduct includes the exercise of a human right ({}); {then}.", protected.to_list()));
+        let then = if refuse {
+            "the requested State refuses such requests"
+        } else {
+            "the requested State sends such requests to independent review"
+        };
+        out.push(
+            rule,
+            format!("The conduct includes the exercise of a human right ({}); {then}.", protected.to_list()),
+        );
     }
 }
 
@@ -370,14 +469,23 @@ fn no_dual_criminality(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     let convention = !conduct.convention_offences(instrument).is_empty();
     let (required, met, basis) = if ctx.req.measure == Measure::Preservation {
         let reserved = ctx.requested.reserves_preservation_dual_criminality;
-        (reserved, criminal || convention, format!("{state} reserved dual criminality for preservation ({}), except for convention offences", UNCC_42_4))
+        (
+            reserved,
+            criminal || convention,
+            format!(
+                "{state} reserved dual criminality for preservation ({}), except for convention offences",
+                UNCC_42_4
+            ),
+        )
     } else {
         match ctx.sg.dual_criminality {
             DualCriminality::NotRequired => (false, true, String::new()),
             DualCriminality::Required => (true, criminal, format!("{state} requires dual criminality")),
-            DualCriminality::RequiredExceptConventionOffences => {
-                (true, criminal || convention, format!("{state} requires dual criminality except for convention offences of {}", instrument.title()))
-            }
+            DualCriminality::RequiredExceptConventionOffences => (
+                true,
+                criminal || convention,
+                format!("{state} requires dual criminality except for convention offences of {}", instrument.title()),
+            ),
         }
     };
     if required && !met {
@@ -388,7 +496,11 @@ fn no_dual_criminality(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
 fn security_undermining(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     let refuse = ctx.sg.refuse_security_undermining;
     if ctx.req.undermine_security && (rule.level == Outcome::Refused) == refuse {
-        let then = if refuse { "the requested State refuses to compel anyone to do so" } else { "the requested State sends this to independent review" };
+        let then = if refuse {
+            "the requested State refuses to compel anyone to do so"
+        } else {
+            "the requested State sends this to independent review"
+        };
         out.push(rule, format!("The request asks that the security of a system be undermined ({UNCC_28_4}); {then}."));
     }
 }
@@ -407,27 +519,55 @@ fn missing(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
         }
     };
     absent("requesting_authority", blank(r.requesting_authority.as_deref()), "the authority making it");
-    absent("offence.description", blank(offence.and_then(|o| o.description.as_deref())), "a description of the offence");
+    absent(
+        "offence.description",
+        blank(offence.and_then(|o| o.description.as_deref())),
+        "a description of the offence",
+    );
     absent("offence.conduct", ctx.conduct.is_none(), "the conduct, on which dual criminality and scope are judged");
     absent("offence.max_penalty_years", offence.and_then(|o| o.max_penalty_years).is_none(), "the maximum penalty");
     absent("facts", blank(r.facts.as_deref()), "a summary of the relevant facts");
     absent("data.categories", ctx.categories.is_none(), "the categories of data sought");
-    absent("data.identifiers", data.and_then(|d| d.identifiers.as_ref()).is_none_or(Vec::is_empty), "the accounts or other identifiers of the data sought");
+    absent(
+        "data.identifiers",
+        data.and_then(|d| d.identifiers.as_ref()).is_none_or(Vec::is_empty),
+        "the accounts or other identifiers of the data sought",
+    );
     absent("relationship", blank(r.relationship.as_deref()), "how the data relates to the offence");
     match r.measure {
         Measure::Preservation => {
             absent("necessity", blank(r.necessity.as_deref()), "why preservation is necessary");
-            absent("intends_mla", r.intends_mla != Some(true), "that a request for mutual legal assistance will follow");
+            absent(
+                "intends_mla",
+                r.intends_mla != Some(true),
+                "that a request for mutual legal assistance will follow",
+            );
             absent("data.custodian", blank(data.and_then(|d| d.custodian.as_deref())), "who holds the data");
         }
-        Measure::TrafficDisclosure => absent("preservation_ref", blank(r.preservation_ref.as_deref()), "the preservation request this disclosure follows"),
+        Measure::TrafficDisclosure => absent(
+            "preservation_ref",
+            blank(r.preservation_ref.as_deref()),
+            "the preservation request this disclosure follows",
+        ),
         Measure::StoredData => {
-            absent("data.from", data.and_then(|d| d.from).is_none(), "the start of the time range (a request for stored data must be bounded in time)");
-            absent("data.to", data.and_then(|d| d.to).is_none(), "the end of the time range (a request for stored data must be bounded in time)");
+            absent(
+                "data.from",
+                data.and_then(|d| d.from).is_none(),
+                "the start of the time range (a request for stored data must be bounded in time)",
+            );
+            absent(
+                "data.to",
+                data.and_then(|d| d.to).is_none(),
+                "the end of the time range (a request for stored data must be bounded in time)",
+            );
         }
         Measure::RealtimeTraffic | Measure::Interception => {
             absent("duration_days", r.duration_days.is_none(), "for how many days the measure is asked");
-            absent("judicial_authorization", r.judicial_authorization.is_none(), "the judicial authorization that real-time collection and interception need");
+            absent(
+                "judicial_authorization",
+                r.judicial_authorization.is_none(),
+                "the judicial authorization that real-time collection and interception need",
+            );
         }
         Measure::SubscriberDirect => {}
     }
@@ -436,7 +576,11 @@ fn missing(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
         absent(
             "judicial_authorization",
             r.judicial_authorization.is_none(),
-            &format!("a judicial authorization, which {} requires for {} data", ctx.req.requested_state, list.join(" and ")),
+            &format!(
+                "a judicial authorization, which {} requires for {} data",
+                ctx.req.requested_state,
+                list.join(" and ")
+            ),
         );
     }
     if let Some(justification) = &r.emergency {
@@ -445,12 +589,20 @@ fn missing(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
 }
 
 fn confidentiality_too_long(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
-    let Some(c) = ctx.req.confidentiality else { return };
+    let Some(c) = ctx.req.confidentiality else {
+        return;
+    };
     let max = ctx.sg.max_confidentiality_days;
     if c.indefinite {
         out.push(rule, format!("Confidentiality without end is asked; {} accepts at most {max} days, so the States consult on an expiry.", ctx.req.requested_state));
     } else if let Some(days) = c.days.filter(|d| *d > max) {
-        out.push(rule, format!("Confidentiality for {days} days is asked; {} accepts at most {max} days without consultation.", ctx.req.requested_state));
+        out.push(
+            rule,
+            format!(
+                "Confidentiality for {days} days is asked; {} accepts at most {max} days without consultation.",
+                ctx.req.requested_state
+            ),
+        );
     }
 }
 
@@ -460,7 +612,14 @@ fn duration_too_long(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     }
     let max = ctx.sg.max_interception_days;
     if let Some(days) = ctx.req.duration_days.filter(|d| *d > max) {
-        out.push(rule, format!("{} for {days} days is asked; {} accepts at most {max} days without consultation.", capitalize(ctx.req.measure.title()), ctx.req.requested_state));
+        out.push(
+            rule,
+            format!(
+                "{} for {days} days is asked; {} accepts at most {max} days without consultation.",
+                capitalize(ctx.req.measure.title()),
+                ctx.req.requested_state
+            ),
+        );
     }
 }
 
@@ -480,7 +639,13 @@ fn sensitive_subject(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     roles.dedup();
     let roles: Vec<_> = roles.into_iter().map(|r| r.title()).collect();
     if !roles.is_empty() {
-        out.push(rule, format!("The person concerned is a {}: a judge or independent reviewer weighs the request first.", roles.join(" and a ")));
+        out.push(
+            rule,
+            format!(
+                "The person concerned is a {}: a judge or independent reviewer weighs the request first.",
+                roles.join(" and a ")
+            ),
+        );
     }
 }
 
@@ -492,7 +657,11 @@ fn security_research(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
 
 fn interception(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     if ctx.req.measure == Measure::Interception {
-        out.push(rule, "Interception of content data is the most intrusive measure: a judge at the requested State reviews it.".into());
+        out.push(
+            rule,
+            "Interception of content data is the most intrusive measure: a judge at the requested State reviews it."
+                .into(),
+        );
     }
 }
 

@@ -44,8 +44,17 @@ impl Rng {
 
 const STATES: [&str; 5] = ["AA", "BB", "CC", "DD", "EE"];
 const INSTRUMENTS: [&str; 3] = ["uncc", "budapest", "budapest_p2"];
-const MEASURES: [&str; 6] = ["preservation", "traffic_disclosure", "stored_data", "realtime_traffic", "interception", "subscriber_direct"];
-const ROLES: [&str; 7] = ["journalist", "lawyer", "human_rights_defender", "security_researcher", "parliamentarian", "medical_professional", "other"];
+const MEASURES: [&str; 6] =
+    ["preservation", "traffic_disclosure", "stored_data", "realtime_traffic", "interception", "subscriber_direct"];
+const ROLES: [&str; 7] = [
+    "journalist",
+    "lawyer",
+    "human_rights_defender",
+    "security_researcher",
+    "parliamentarian",
+    "medical_professional",
+    "other",
+];
 
 fn conduct_ids() -> Vec<&'static str> {
     Conduct::ALL.iter().map(|c| c.id()).collect()
@@ -68,7 +77,10 @@ fn profile(r: &mut Rng) -> Value {
     }
     p.insert("deposits".into(), Value::Object(deposits));
     if r.chance(30) {
-        p.insert("reservations".into(), json!(if r.chance(50) { vec!["preservation_dual_criminality"] } else { vec![] }));
+        p.insert(
+            "reservations".into(),
+            json!(if r.chance(50) { vec!["preservation_dual_criminality"] } else { vec![] }),
+        );
     }
     if r.chance(30) {
         let mut m = Map::new();
@@ -96,7 +108,12 @@ fn profile(r: &mut Rng) -> Value {
                 s.insert(k.into(), json!(min + r.below(400)));
             }
         }
-        for k in ["refuse_protected_conduct", "refuse_security_undermining", "require_death_penalty_assurance", "review_sensitive_subjects"] {
+        for k in [
+            "refuse_protected_conduct",
+            "refuse_security_undermining",
+            "require_death_penalty_assurance",
+            "review_sensitive_subjects",
+        ] {
             if r.chance(40) {
                 s.insert(k.into(), json!(r.chance(50)));
             }
@@ -256,7 +273,8 @@ fn permute(v: &Value, r: &mut Rng) -> Value {
 
 fn decide(v: &Value) -> (policy::Case, Decision) {
     let bytes = serde_json::to_vec_pretty(v).unwrap();
-    let case = parse_case(&bytes).unwrap_or_else(|p| panic!("a generated case was rejected: {p:?}\n{}", String::from_utf8_lossy(&bytes)));
+    let case = parse_case(&bytes)
+        .unwrap_or_else(|p| panic!("a generated case was rejected: {p:?}\n{}", String::from_utf8_lossy(&bytes)));
     let d = evaluate(&case);
     (case, d)
 }

@@ -208,11 +208,13 @@ mod tests {
 
     #[test]
     fn renders_citations_as_policy_md_writes_them() {
-        const C: Citation = Citation(&[Cite::range(&UNCC_64, &UNCC_65), Cite::range(&ETS_36, &ETS_37), Cite::one(&CETS_16)]);
+        const C: Citation =
+            Citation(&[Cite::range(&UNCC_64, &UNCC_65), Cite::range(&ETS_36, &ETS_37), Cite::one(&CETS_16)]);
         assert_eq!(C.to_string(), "UNCC 64-65; ETS 185 art. 36-37; CETS 224 art. 16");
         const D: Citation = Citation(&[Cite::one(&UNCC_2_H), Cite::one(&UNCC_23_2), Cite::one(&UNCC_35_1)]);
         assert_eq!(D.to_string(), "UNCC 2(h), 23(2), 35(1)");
-        const E: Citation = Citation(&[Cite::range(&UNCC_7, &UNCC_11).note("(\"without right\")"), Cite::one(&UNCC_24)]);
+        const E: Citation =
+            Citation(&[Cite::range(&UNCC_7, &UNCC_11).note("(\"without right\")"), Cite::one(&UNCC_24)]);
         assert_eq!(E.to_string(), "UNCC 7-11 (\"without right\"), 24");
         const F: Citation = Citation(&[Cite::range(&UNCC_42_3, &UNCC_42_4), Cite::range(&ETS_29_3, &ETS_29_4)]);
         assert_eq!(F.to_string(), "UNCC 42(3)-(4); ETS 185 art. 29(3)-(4)");
@@ -223,7 +225,10 @@ mod tests {
     fn every_article_is_defined_once() {
         for (i, a) in ALL.iter().enumerate() {
             for b in &ALL[i + 1..] {
-                assert!(!(a.instrument == b.instrument && a.number == b.number && a.paragraph == b.paragraph), "{a} twice");
+                assert!(
+                    !(a.instrument == b.instrument && a.number == b.number && a.paragraph == b.paragraph),
+                    "{a} twice"
+                );
             }
         }
     }

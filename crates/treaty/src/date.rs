@@ -134,11 +134,7 @@ impl Date {
         }
         let digits = |r: std::ops::Range<usize>| -> Result<u32, DateError> {
             b[r].iter().try_fold(0u32, |acc, &c| {
-                if c.is_ascii_digit() {
-                    Ok(acc * 10 + u32::from(c - b'0'))
-                } else {
-                    Err(DateError::Shape)
-                }
+                if c.is_ascii_digit() { Ok(acc * 10 + u32::from(c - b'0')) } else { Err(DateError::Shape) }
             })
         };
         let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
@@ -183,7 +179,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["2026-1-01", "2026-13-01", "2026-00-10", "2025-02-29", "2026-04-31", "2026-04-00", "20260401", "2026-04-0a", "+026-04-01", "2026-04-01 "] {
+        for bad in [
+            "2026-1-01",
+            "2026-13-01",
+            "2026-00-10",
+            "2025-02-29",
+            "2026-04-31",
+            "2026-04-00",
+            "20260401",
+            "2026-04-0a",
+            "+026-04-01",
+            "2026-04-01 ",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Date::parse("2024-02-29").unwrap().to_string(), "2024-02-29");

@@ -33,7 +33,11 @@ pub enum EntryIntoForce {
 
 /// The general entry into force of `instrument`: the `stated` date where the case file
 /// gives one, else computed from every listed deposit of that instrument.
-pub fn entry_into_force(instrument: Instrument, stated: Option<Date>, deposits: impl IntoIterator<Item = Date>) -> EntryIntoForce {
+pub fn entry_into_force(
+    instrument: Instrument,
+    stated: Option<Date>,
+    deposits: impl IntoIterator<Item = Date>,
+) -> EntryIntoForce {
     if let Some(e) = stated {
         return EntryIntoForce::On(e);
     }
@@ -112,11 +116,18 @@ pub fn bound_from(instrument: Instrument, general: Date, deposit: Date) -> Date 
     own.max(general)
 }
 
-fn own_binding(instrument: Instrument, general: EntryIntoForce, deposits: &Deposits, on: Date) -> Result<Date, NotBound> {
+fn own_binding(
+    instrument: Instrument,
+    general: EntryIntoForce,
+    deposits: &Deposits,
+    on: Date,
+) -> Result<Date, NotBound> {
     let deposit = deposits.get(instrument).ok_or(NotBound::NoDeposit)?;
     let general = match general {
         EntryIntoForce::On(d) => d,
-        EntryIntoForce::NotInForce { deposits, needed } => return Err(NotBound::NotInForce { deposits, needed }),
+        EntryIntoForce::NotInForce { deposits, needed } => {
+            return Err(NotBound::NotInForce { deposits, needed });
+        }
     };
     let from = bound_from(instrument, general, deposit);
     if on >= from { Ok(from) } else { Err(NotBound::NotYet { from }) }
@@ -161,37 +172,72 @@ mod tests {
 
     #[test]
     fn uncc_stated_entry_into_force() {
-        let general = [EntryIntoForce::On(d("2026-09-01")), EntryIntoForce::On(BUDAPEST_IN_FORCE), EntryIntoForce::NotInForce { deposits: 0, needed: 5 }];
+        let general = [
+            EntryIntoForce::On(d("2026-09-01")),
+            EntryIntoForce::On(BUDAPEST_IN_FORCE),
+            EntryIntoForce::NotInForce { deposits: 0, needed: 5 },
+        ];
         let early = deps(&[(Instrument::Uncc, "2026-01-15")]);
-        assert_eq!(binding(Instrument::Uncc, &general, &early, d("2026-08-31")), Binding::NotBound(NotBound::NotYet { from: d("2026-09-01") }));
-        assert_eq!(binding(Instrument::Uncc, &general, &early, d("2026-09-01")), Binding::Bound { since: d("2026-09-01") });
+        assert_eq!(
+            binding(Instrument::Uncc, &general, &early, d("2026-08-31")),
+            Binding::NotBound(NotBound::NotYet { from: d("2026-09-01") })
+        );
+        assert_eq!(
+            binding(Instrument::Uncc, &general, &early, d("2026-09-01")),
+            Binding::Bound { since: d("2026-09-01") }
+        );
         let late = deps(&[(Instrument::Uncc, "2026-10-20")]);
-        assert_eq!(binding(Instrument::Uncc, &general, &late, d("2026-11-18")), Binding::NotBound(NotBound::NotYet { from: d("2026-11-19") }));
+        assert_eq!(
+            binding(Instrument::Uncc, &general, &late, d("2026-11-18")),
+            Binding::NotBound(NotBound::NotYet { from: d("2026-11-19") })
+        );
         assert!(binding(Instrument::Uncc, &general, &late, d("2026-11-19")).is_bound());
-        assert_eq!(binding(Instrument::Uncc, &general, &Deposits::default(), d("2030-01-01")), Binding::NotBound(NotBound::NoDeposit));
+        assert_eq!(
+            binding(Instrument::Uncc, &general, &Deposits::default(), d("2030-01-01")),
+            Binding::NotBound(NotBound::NoDeposit)
+        );
     }
 
     #[test]
     fn uncc_computed_from_fortieth_deposit() {
         let base = d("2025-01-01");
         let deposits: Vec<Date> = (0..40).map(|i| base.add_days(i)).collect();
-        assert_eq!(entry_into_force(Instrument::Uncc, None, deposits[..39].iter().copied()), EntryIntoForce::NotInForce { deposits: 39, needed: 40 });
+        assert_eq!(
+            entry_into_force(Instrument::Uncc, None, deposits[..39].iter().copied()),
+            EntryIntoForce::NotInForce { deposits: 39, needed: 40 }
+        );
         // Order of the listed deposits does not matter.
         let mut shuffled = deposits.clone();
         shuffled.reverse();
-        assert_eq!(entry_into_force(Instrument::Uncc, None, shuffled), EntryIntoForce::On(d("2025-02-09").add_days(90)));
+        assert_eq!(
+            entry_into_force(Instrument::Uncc, None, shuffled),
+            EntryIntoForce::On(d("2025-02-09").add_days(90))
+        );
     }
 
     #[test]
     fn budapest_three_month_rule_and_protocol() {
-        let general = [EntryIntoForce::NotInForce { deposits: 0, needed: 40 }, EntryIntoForce::On(BUDAPEST_IN_FORCE), EntryIntoForce::On(d("2025-04-01"))];
+        let general = [
+            EntryIntoForce::NotInForce { deposits: 0, needed: 40 },
+            EntryIntoForce::On(BUDAPEST_IN_FORCE),
+            EntryIntoForce::On(d("2025-04-01")),
+        ];
         let s = deps(&[(Instrument::Budapest, "2026-08-14"), (Instrument::BudapestP2, "2026-08-14")]);
-        assert_eq!(binding(Instrument::Budapest, &general, &s, d("2026-11-30")), Binding::NotBound(NotBound::NotYet { from: d("2026-12-01") }));
+        assert_eq!(
+            binding(Instrument::Budapest, &general, &s, d("2026-11-30")),
+            Binding::NotBound(NotBound::NotYet { from: d("2026-12-01") })
+        );
         assert!(binding(Instrument::Budapest, &general, &s, d("2026-12-01")).is_bound());
         assert!(binding(Instrument::BudapestP2, &general, &s, d("2026-12-01")).is_bound());
         let p2_only = deps(&[(Instrument::BudapestP2, "2024-01-10")]);
-        assert_eq!(binding(Instrument::BudapestP2, &general, &p2_only, d("2026-12-01")), Binding::NotBoundByBudapest(NotBound::NoDeposit));
-        let five: Vec<Date> = ["2023-03-01", "2022-12-31", "2024-02-10", "2023-07-07", "2024-05-02", "2025-01-01"].iter().map(|s| d(s)).collect();
+        assert_eq!(
+            binding(Instrument::BudapestP2, &general, &p2_only, d("2026-12-01")),
+            Binding::NotBoundByBudapest(NotBound::NoDeposit)
+        );
+        let five: Vec<Date> = ["2023-03-01", "2022-12-31", "2024-02-10", "2023-07-07", "2024-05-02", "2025-01-01"]
+            .iter()
+            .map(|s| d(s))
+            .collect();
         assert_eq!(entry_into_force(Instrument::BudapestP2, None, five), EntryIntoForce::On(d("2024-09-01")));
         // Budapest before 2004-07-01: a deposit in 2003 binds from the Convention's entry into force.
         assert_eq!(bound_from(Instrument::Budapest, BUDAPEST_IN_FORCE, d("2003-01-10")), d("2004-07-01"));

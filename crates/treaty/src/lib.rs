@@ -12,7 +12,7 @@ pub mod instrument;
 pub mod profile;
 pub mod state;
 
-pub use articles::{Article, Cite, Citation};
+pub use articles::{Article, Citation, Cite};
 pub use conduct::{Conduct, ConductClass, ConductSet};
 pub use date::{Date, DateError};
 pub use force::{Binding, EntryIntoForce, NotBound};

@@ -104,8 +104,14 @@ impl fmt::Display for Path<'_> {
         }
         for (i, step) in steps.iter().enumerate() {
             match step {
-                Step::Key(k) if i == 0 => f.write_str(k)?,
-                Step::Key(k) => write!(f, ".{k}")?,
+                Step::Key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    // A key that would make the path ambiguous or invisible is quoted.
+                    let plain = !k.is_empty() && !k.contains(|c: char| c == '.' || c == '[' || c == ']' || c == '"' || c.is_whitespace() || c.is_control());
+                    if plain { f.write_str(k)? } else { write!(f, "\"{}\"", k.escape_debug())? }
+                }
                 Step::Index(n) => write!(f, "[{n}]")?,
             }
         }
@@ -478,11 +484,12 @@ mod tests {
     fn paths_in_errors() {
         assert_eq!(
             err(r#"{"request": {"offence": {"x": 1,}}}"#),
-            "request.offence: invalid JSON at line 1, column 34: expected a member name in double quotes"
+            "request.offence: invalid JSON at line 1, column 33: expected a member name in double quotes"
         );
         assert!(err(r#"{"a": [1, 2"#).starts_with("a[1]: invalid JSON: unexpected end of input"));
         assert!(err(r#"{"a": 1 "b": 2}"#).starts_with("a: invalid JSON at line 1, column 9"));
         assert_eq!(err(r#"{"a": 1, "a": 2}"#), "a: duplicate member name");
+        assert_eq!(err(r#"{"": {"b.c": [1, }}"#), "\"\".\"b.c\"[1]: invalid JSON at line 1, column 18: expected a value (object, array, string, number, true, false or null)");
         assert!(err("").contains("empty input"));
         assert!(err("{} x").starts_with("(root): invalid JSON"));
         assert!(err(r#"{"a": "\ud800"}"#).starts_with("a: invalid JSON"));

@@ -222,8 +222,11 @@ impl Validator {
         what: &str,
         from_id: fn(&str) -> Option<T>,
     ) -> Option<T> {
-        let s = self.string(v, path)?;
-        let found = from_id(&s);
+        let Value::String(s) = v else {
+            self.problem(path, "expected a string");
+            return None;
+        };
+        let found = from_id(s);
         if found.is_none() {
             self.problem(path, format!("unknown {what} \"{}\"", s.escape_debug()));
         }

@@ -109,7 +109,10 @@ impl fmt::Display for Path<'_> {
                         f.write_str(".")?;
                     }
                     // A key that would make the path ambiguous or invisible is quoted.
-                    let plain = !k.is_empty() && !k.contains(|c: char| c == '.' || c == '[' || c == ']' || c == '"' || c.is_whitespace() || c.is_control());
+                    let plain = !k.is_empty()
+                        && !k.contains(|c: char| {
+                            c == '.' || c == '[' || c == ']' || c == '"' || c.is_whitespace() || c.is_control()
+                        });
                     if plain { f.write_str(k)? } else { write!(f, "\"{}\"", k.escape_debug())? }
                 }
                 Step::Index(n) => write!(f, "[{n}]")?,
@@ -450,6 +453,14 @@ impl<'a> Reader<'a> {
             }
         }
         // Duplicate member names make the meaning depend on the reader: refuse them.
+        if members.len() <= 16 {
+            for (i, (key, _)) in members.iter().enumerate().skip(1) {
+                if members[..i].iter().any(|(k, _)| k == key) {
+                    return Err(Problem::new(&path.key(key), "duplicate member name"));
+                }
+            }
+            return Ok(Value::Object(members));
+        }
         let mut order: Vec<usize> = (0..members.len()).collect();
         order.sort_by(|&a, &b| members[a].0.cmp(&members[b].0).then(a.cmp(&b)));
         for w in order.windows(2) {
@@ -489,7 +500,10 @@ mod tests {
         assert!(err(r#"{"a": [1, 2"#).starts_with("a[1]: invalid JSON: unexpected end of input"));
         assert!(err(r#"{"a": 1 "b": 2}"#).starts_with("a: invalid JSON at line 1, column 9"));
         assert_eq!(err(r#"{"a": 1, "a": 2}"#), "a: duplicate member name");
-        assert_eq!(err(r#"{"": {"b.c": [1, }}"#), "\"\".\"b.c\"[1]: invalid JSON at line 1, column 18: expected a value (object, array, string, number, true, false or null)");
+        assert_eq!(
+            err(r#"{"": {"b.c": [1, }}"#),
+            "\"\".\"b.c\"[1]: invalid JSON at line 1, column 18: expected a value (object, array, string, number, true, false or null)"
+        );
         assert!(err("").contains("empty input"));
         assert!(err("{} x").starts_with("(root): invalid JSON"));
         assert!(err(r#"{"a": "\ud800"}"#).starts_with("a: invalid JSON"));

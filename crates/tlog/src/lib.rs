@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod hash;
 pub mod merkle;
 pub mod note;
+pub mod sequencer;
 pub mod storage;
 pub mod tile;
 pub mod tiles;

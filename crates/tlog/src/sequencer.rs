@@ -1,0 +1,449 @@
+//! The sequencer: many concurrent appends batched into one durable write.
+//!
+//! Each batch is written in two steps: first every new or grown tile and entry bundle
+//! (each atomically, all durable), then the new signed checkpoint. Only after the
+//! checkpoint is durable are the callers given their indexes. A crash before the
+//! checkpoint leaves tiles beyond the checkpoint's size that nobody was told about and
+//! that the next batch overwrites; a crash after it loses nothing acknowledged. On
+//! restart the state is rebuilt from the checkpoint and the tiles it covers, and the root
+//! is recomputed and compared, so one size never gets two roots.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::checkpoint::{Checkpoint, CheckpointError, TrustPolicy};
+use crate::hash::{Hash, leaf_hash, node_hash};
+use crate::merkle::{self, NodeSource, ProofError};
+use crate::note::SignerKey;
+use crate::storage::{Storage, StorageError};
+use crate::tile::{self, MAX_ENTRY_SIZE, TILE_HEIGHT, TILE_WIDTH, TileError, TilePath};
+
+/// Name of the checkpoint object.
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// Why an append or a restart failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SequencerError {
+    /// The entry is larger than an entry bundle can hold.
+    #[error(transparent)]
+    Tile(#[from] TileError),
+    /// Storage failed; the batch was not acknowledged.
+    #[error("storage failed, entries not appended: {0}")]
+    Storage(String),
+    /// The stored checkpoint is unreadable or not ours.
+    #[error("stored checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The stored tiles do not give the stored checkpoint's root.
+    #[error("stored state is inconsistent: {0}")]
+    Inconsistent(String),
+    /// The checkpoint's origin is not the one configured.
+    #[error("the log at this location has origin {found:?}, not {expected:?}")]
+    WrongOrigin {
+        /// Configured origin.
+        expected: String,
+        /// Stored origin.
+        found: String,
+    },
+    /// The sequencer was shut down or failed earlier.
+    #[error("the sequencer is stopped: {0}")]
+    Stopped(String),
+}
+
+impl From<StorageError> for SequencerError {
+    fn from(e: StorageError) -> Self {
+        SequencerError::Storage(e.to_string())
+    }
+}
+
+/// The right edge of the tree: the incomplete tile at each level and the incomplete
+/// entry bundle. Everything to the left of it is in full tiles that never change.
+#[derive(Debug, Clone)]
+struct Edge {
+    size: u64,
+    partial: Vec<Vec<Hash>>,
+    bundle: Vec<u8>,
+    bundle_count: usize,
+}
+
+impl Edge {
+    fn empty() -> Self {
+        Self { size: 0, partial: vec![Vec::new()], bundle: Vec::new(), bundle_count: 0 }
+    }
+
+    fn tile_root(hashes: &[Hash]) -> Hash {
+        let mut level: Vec<Hash> = hashes.to_vec();
+        while level.len() > 1 {
+            level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        }
+        level[0]
+    }
+
+    /// Appends entries, returning the objects to write (full and partial tiles/bundles).
+    fn append(&mut self, entries: &[Vec<u8>]) -> Result<Vec<(String, Vec<u8>)>, TileError> {
+        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut dirty_levels = vec![false; self.partial.len()];
+        let mut bundle_dirty = false;
+        for e in entries {
+            tile::push_bundle_entry(&mut self.bundle, e)?;
+            self.bundle_count += 1;
+            bundle_dirty = true;
+            if self.bundle_count as u64 == TILE_WIDTH {
+                let path = TilePath::entries(self.size / TILE_WIDTH, TILE_WIDTH as u16);
+                out.push((path.path(), std::mem::take(&mut self.bundle)));
+                self.bundle_count = 0;
+                bundle_dirty = false;
+            }
+            let mut h = leaf_hash(e);
+            let mut level = 0usize;
+            loop {
+                if self.partial.len() == level {
+                    self.partial.push(Vec::new());
+                }
+                if dirty_levels.len() == level {
+                    dirty_levels.push(false);
+                }
+                self.partial[level].push(h);
+                dirty_levels[level] = true;
+                if self.partial[level].len() as u64 == TILE_WIDTH {
+                    let full = std::mem::take(&mut self.partial[level]);
+                    let shift = TILE_HEIGHT * level as u32;
+                    let index = (self.size >> shift) / TILE_WIDTH;
+                    let path = TilePath::hashes(level as u8, index, TILE_WIDTH as u16);
+                    h = Self::tile_root(&full);
+                    out.push((path.path(), tile::encode_hash_tile(&full)));
+                    dirty_levels[level] = false;
+                    level += 1;
+                } else {
+                    break;
+                }
+            }
+            self.size += 1;
+        }
+        for (level, hashes) in self.partial.iter().enumerate() {
+            if dirty_levels.get(level).copied().unwrap_or(false) && !hashes.is_empty() {
+                let shift = TILE_HEIGHT * level as u32;
+                let index = (self.size >> shift) / TILE_WIDTH;
+                let path = TilePath::hashes(level as u8, index, hashes.len() as u16);
+                out.push((path.path(), tile::encode_hash_tile(hashes)));
+            }
+        }
+        if bundle_dirty && self.bundle_count > 0 {
+            let path = TilePath::entries(self.size / TILE_WIDTH, self.bundle_count as u16);
+            out.push((path.path(), self.bundle.clone()));
+        }
+        Ok(out)
+    }
+
+    fn root(&self) -> Result<Hash, ProofError> {
+        merkle::tree_root(self, self.size)
+    }
+
+    /// Rebuilds the edge for `size` from storage.
+    fn load(store: &dyn Storage, size: u64) -> Result<Self, SequencerError> {
+        let mut edge = Edge { size, partial: Vec::new(), bundle: Vec::new(), bundle_count: 0 };
+        let mut level: u8 = 0;
+        loop {
+            let shift = TILE_HEIGHT * u32::from(level);
+            let n = if shift >= 64 { 0 } else { size >> shift };
+            let count = n % TILE_WIDTH;
+            if count > 0 {
+                let path = TilePath::hashes(level, n / TILE_WIDTH, count as u16);
+                let data = store
+                    .get(&path.path())?
+                    .ok_or_else(|| SequencerError::Inconsistent(format!("tile {path} is missing")))?;
+                edge.partial.push(tile::parse_hash_tile(&path, &data)?);
+            } else {
+                edge.partial.push(Vec::new());
+            }
+            if n < TILE_WIDTH {
+                break;
+            }
+            level += 1;
+        }
+        let count = size % TILE_WIDTH;
+        if count > 0 {
+            let path = TilePath::entries(size / TILE_WIDTH, count as u16);
+            let data = store
+                .get(&path.path())?
+                .ok_or_else(|| SequencerError::Inconsistent(format!("entry bundle {path} is missing")))?;
+            let entries = tile::parse_bundle(Some(&path), &data)?;
+            // The bundle must match the leaf hashes of the partial level-0 tile.
+            for (i, e) in entries.iter().enumerate() {
+                if edge.partial[0].get(i) != Some(&leaf_hash(e)) {
+                    return Err(SequencerError::Inconsistent(format!(
+                        "entry {i} of {path} does not match the level-0 tile"
+                    )));
+                }
+            }
+            edge.bundle = data;
+            edge.bundle_count = count as usize;
+        }
+        Ok(edge)
+    }
+}
+
+impl NodeSource for Edge {
+    type Error = ProofError;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        let missing = ProofError::MissingNode { level, index };
+        let l = (level / TILE_HEIGHT) as usize;
+        let r = level % TILE_HEIGHT;
+        let tile = self.partial.get(l).ok_or(missing.clone())?;
+        let n = self.size >> (TILE_HEIGHT * l as u32);
+        let tile_start = n - tile.len() as u64;
+        let first = index << r;
+        if first < tile_start {
+            return Err(missing);
+        }
+        let pos = (first - tile_start) as usize;
+        let slice = tile.get(pos..pos + (1usize << r)).ok_or(missing)?;
+        Ok(Edge::tile_root(slice))
+    }
+}
+
+/// Tuning of the sequencer.
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    /// Most entries written in one batch.
+    pub max_batch: usize,
+    /// Longest wait for more entries before writing a non-empty batch.
+    pub linger: Duration,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        Self { max_batch: 1 << 16, linger: Duration::ZERO }
+    }
+}
+
+type Reply = Arc<(Mutex<Option<Result<u64, SequencerError>>>, Condvar)>;
+
+struct Request {
+    entries: Vec<Vec<u8>>,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Queue {
+    requests: Vec<Request>,
+    queued_entries: usize,
+    closed: Option<String>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    head: Mutex<(u64, Hash)>,
+}
+
+/// A running sequencer for one log. Appends from any thread; a background thread
+/// writes batches. Dropping it stops the thread after the current batch.
+pub struct Sequencer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (size, root) = self.head();
+        write!(f, "Sequencer(size {size}, root {root})")
+    }
+}
+
+/// Reads and checks the stored checkpoint of a log signed by `key`.
+pub fn read_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<Checkpoint>, SequencerError> {
+    let Some(msg) = store.get(CHECKPOINT)? else { return Ok(None) };
+    let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
+    Ok(Some(policy.open(&msg)?.checkpoint))
+}
+
+impl Sequencer {
+    /// Opens the log in `store` (recovering from its durable state) or starts a new one.
+    pub fn open(
+        store: Arc<dyn Storage>,
+        key: SignerKey,
+        origin: &str,
+        config: SequencerConfig,
+    ) -> Result<Self, SequencerError> {
+        let edge = match read_checkpoint(store.as_ref(), &key)? {
+            Some(cp) => {
+                if cp.origin != origin {
+                    return Err(SequencerError::WrongOrigin { expected: origin.to_string(), found: cp.origin });
+                }
+                let edge = Edge::load(store.as_ref(), cp.size)?;
+                let root = edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))?;
+                if root != cp.root {
+                    return Err(SequencerError::Inconsistent(format!(
+                        "tiles give root {root} at size {}, the checkpoint says {}",
+                        cp.size, cp.root
+                    )));
+                }
+                edge
+            }
+            None => {
+                // A new log: publish the empty checkpoint so that readers find one.
+                let cp = Checkpoint::new(origin, 0, Hash::empty_root());
+                store.put(CHECKPOINT, &cp.sign(&key)?.to_bytes())?;
+                Edge::empty()
+            }
+        };
+        let root = edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            head: Mutex::new((edge.size, root)),
+        });
+        let writer = Writer { store, key, origin: origin.to_string(), edge, config, shared: shared.clone() };
+        let thread = std::thread::Builder::new()
+            .name("tlog-sequencer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| SequencerError::Stopped(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { shared, thread: Some(thread) })
+    }
+
+    /// Size and root of the latest durable checkpoint.
+    pub fn head(&self) -> (u64, Hash) {
+        *self.shared.head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends one entry; returns its index once it is durable and covered by a signed
+    /// checkpoint.
+    pub fn append(&self, entry: Vec<u8>) -> Result<u64, SequencerError> {
+        self.append_batch(vec![entry])
+    }
+
+    /// Appends entries that get consecutive indexes; returns the first index once all are
+    /// durable and covered by a signed checkpoint.
+    pub fn append_batch(&self, entries: Vec<Vec<u8>>) -> Result<u64, SequencerError> {
+        if let Some(e) = entries.iter().find(|e| e.len() > MAX_ENTRY_SIZE) {
+            return Err(TileError::EntryTooLarge(e.len()).into());
+        }
+        if entries.is_empty() {
+            return Ok(self.head().0);
+        }
+        let reply: Reply = Arc::new((Mutex::new(None), Condvar::new()));
+        {
+            let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(why) = &q.closed {
+                return Err(SequencerError::Stopped(why.clone()));
+            }
+            q.queued_entries += entries.len();
+            q.requests.push(Request { entries, reply: reply.clone() });
+        }
+        self.shared.wake.notify_one();
+        let (lock, cond) = &*reply;
+        let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = slot.take() {
+                return r;
+            }
+            slot = cond.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Stops the writer after the batches already queued.
+    pub fn close(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        {
+            let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.closed.is_none() {
+                q.closed = Some("closed".into());
+            }
+        }
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Sequencer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Writer {
+    store: Arc<dyn Storage>,
+    key: SignerKey,
+    origin: String,
+    edge: Edge,
+    config: SequencerConfig,
+    shared: Arc<Shared>,
+}
+
+fn answer(reply: &Reply, r: Result<u64, SequencerError>) {
+    let (lock, cond) = &**reply;
+    *lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    cond.notify_all();
+}
+
+impl Writer {
+    fn run(mut self) {
+        loop {
+            let batch = {
+                let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+                while q.requests.is_empty() && q.closed.is_none() {
+                    q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                if q.requests.is_empty() {
+                    return;
+                }
+                if !self.config.linger.is_zero() && q.queued_entries < self.config.max_batch && q.closed.is_none() {
+                    q = self.shared.wake.wait_timeout(q, self.config.linger).unwrap_or_else(|e| e.into_inner()).0;
+                }
+                let mut taken = 0usize;
+                let mut n = 0usize;
+                while n < q.requests.len() && (n == 0 || taken + q.requests[n].entries.len() <= self.config.max_batch) {
+                    taken += q.requests[n].entries.len();
+                    n += 1;
+                }
+                q.queued_entries -= taken;
+                q.requests.drain(..n).collect::<Vec<_>>()
+            };
+            if let Err(e) = self.write(&batch) {
+                for r in &batch {
+                    answer(&r.reply, Err(e.clone()));
+                }
+                // The in-memory edge may be ahead of storage: rebuild it from storage.
+                if let Err(e2) = self.reload() {
+                    let why = format!("after a failed write ({e}), reloading failed: {e2}");
+                    let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    q.closed = Some(why.clone());
+                    for r in q.requests.drain(..) {
+                        answer(&r.reply, Err(SequencerError::Stopped(why.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self) -> Result<(), SequencerError> {
+        let cp = read_checkpoint(self.store.as_ref(), &self.key)?
+            .ok_or_else(|| SequencerError::Inconsistent("checkpoint disappeared".into()))?;
+        self.edge = Edge::load(self.store.as_ref(), cp.size)?;
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &[Request]) -> Result<(), SequencerError> {
+        let start = self.edge.size;
+        let entries: Vec<Vec<u8>> = batch.iter().flat_map(|r| r.entries.iter().cloned()).collect();
+        let objects = self.edge.append(&entries)?;
+        let root = self.edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))?;
+        self.store.put_all(&objects)?;
+        let cp = Checkpoint::new(&self.origin, self.edge.size, root);
+        self.store.put(CHECKPOINT, &cp.sign(&self.key)?.to_bytes())?;
+        *self.shared.head.lock().unwrap_or_else(|e| e.into_inner()) = (self.edge.size, root);
+        let mut next = start;
+        for r in batch {
+            answer(&r.reply, Ok(next));
+            next += r.entries.len() as u64;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! One suite run against the local directory and against the in-memory object store:
+//! storage semantics, then a sequencer on top (concurrent appends, recovery, failures).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tlog::checkpoint::TrustPolicy;
+use tlog::merkle;
+use tlog::note::{KeyKind, SignerKey};
+use tlog::sequencer::{CHECKPOINT, Sequencer, SequencerConfig, SequencerError};
+use tlog::storage::{DirStorage, Fetch, ObjectStorage, Storage, StorageError};
+use tlog::tile::{self, TilePath};
+use tlog::tiles::{TileTree, verify_tree};
+
+const ORIGIN: &str = "example.com/test-log";
+
+fn key() -> SignerKey {
+    SignerKey::from_seed(ORIGIN, KeyKind::Ed25519, [42; 32]).unwrap()
+}
+
+fn entry(t: usize, i: usize) -> Vec<u8> {
+    format!("thread {t} entry {i}").into_bytes()
+}
+
+fn storage_semantics(store: &dyn Storage) {
+    assert_eq!(store.get("tile/0/000").unwrap(), None);
+    store.put("tile/0/000", b"first").unwrap();
+    assert_eq!(store.get("tile/0/000").unwrap().as_deref(), Some(&b"first"[..]));
+    store.put("tile/0/000", b"second").unwrap();
+    assert_eq!(store.get("tile/0/000").unwrap().as_deref(), Some(&b"second"[..]));
+    store
+        .put_all(&[("a/b/c".into(), b"1".to_vec()), ("a/d".into(), b"2".to_vec()), ("top".into(), Vec::new())])
+        .unwrap();
+    assert_eq!(store.get("a/b/c").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.get("a/d").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(store.get("top").unwrap().as_deref(), Some(&b""[..]));
+    for bad in ["", "/abs", "a/../b", "a//b", "./a", "a/"] {
+        assert!(matches!(store.put(bad, b"x"), Err(StorageError::InvalidKey(_))), "accepted {bad:?}");
+        assert!(matches!(store.get(bad), Err(StorageError::InvalidKey(_))), "accepted {bad:?}");
+    }
+}
+
+fn open(store: Arc<dyn Storage>) -> Sequencer {
+    Sequencer::open(store, key(), ORIGIN, SequencerConfig::default()).unwrap()
+}
+
+fn check_log(store: &dyn Storage, expected: &[(u64, Vec<u8>)]) {
+    let policy = TrustPolicy { log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
+    let cp = policy.open(&store.get(CHECKPOINT).unwrap().unwrap()).unwrap().checkpoint;
+    assert_eq!(cp.size as usize, expected.len());
+    verify_tree(store, cp.size, &cp.root, true).unwrap();
+    let tree = TileTree::new(store, cp.size);
+    for (index, e) in expected.iter().step_by(37) {
+        let bundle_path = tile::bundle_for(index / 256, cp.size).unwrap();
+        let bundle = store.get(&bundle_path.path()).unwrap().unwrap();
+        let entries = tile::parse_bundle(Some(&bundle_path), &bundle).unwrap();
+        assert_eq!(entries[(index % 256) as usize], &e[..]);
+        let proof = tree.inclusion_proof(*index).unwrap();
+        merkle::verify_inclusion(&tlog::hash::leaf_hash(e), *index, cp.size, &proof, &cp.root).unwrap();
+    }
+}
+
+fn sequencer_suite(store: Arc<dyn Storage>) {
+    let threads = 16;
+    let per_thread = 120;
+    let mut all: Vec<(u64, Vec<u8>)> = Vec::new();
+    {
+        let seq = Arc::new(open(store.clone()));
+        assert_eq!(seq.head().0, 0);
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let seq = seq.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut i = 0;
+                    while i < per_thread {
+                        if i % 3 == 0 {
+                            let batch: Vec<Vec<u8>> = (i..i + 5).map(|k| entry(t, k)).collect();
+                            let first = seq.append_batch(batch.clone()).unwrap();
+                            got.extend(batch.into_iter().enumerate().map(|(k, e)| (first + k as u64, e)));
+                            i += 5;
+                        } else {
+                            let e = entry(t, i);
+                            got.push((seq.append(e.clone()).unwrap(), e));
+                            i += 1;
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for h in handles {
+            all.extend(h.join().unwrap());
+        }
+    }
+    all.sort();
+    for (i, (index, _)) in all.iter().enumerate() {
+        assert_eq!(*index, i as u64, "indexes are dense and unique");
+    }
+    check_log(store.as_ref(), &all);
+
+    // Restart: the head is recovered and appends continue after it.
+    let seq = open(store.clone());
+    assert_eq!(seq.head().0, all.len() as u64);
+    let big = vec![b'x'; 65_536];
+    let err = seq.append(big).unwrap_err();
+    assert!(err.to_string().contains("65536 bytes is larger than the limit of 65535"), "{err}");
+    let max = vec![b'y'; 65_535];
+    let i = seq.append(max.clone()).unwrap();
+    all.push((i, max));
+    for k in 0..300 {
+        let e = entry(99, k);
+        all.push((seq.append(e.clone()).unwrap(), e));
+    }
+    drop(seq);
+    check_log(store.as_ref(), &all);
+
+    // Another origin with the same storage is refused.
+    let other = Sequencer::open(store.clone(), key(), "example.com/other", SequencerConfig::default());
+    assert!(matches!(other, Err(SequencerError::WrongOrigin { .. })));
+    // A different key does not recognise the checkpoint.
+    let stranger = SignerKey::from_seed(ORIGIN, KeyKind::Ed25519, [1; 32]).unwrap();
+    assert!(Sequencer::open(store.clone(), stranger, ORIGIN, SequencerConfig::default()).is_err());
+}
+
+#[test]
+fn directory_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStorage::new(dir.path()).unwrap();
+    storage_semantics(&store);
+    let log = tempfile::tempdir().unwrap();
+    sequencer_suite(Arc::new(DirStorage::new(log.path()).unwrap()));
+}
+
+#[test]
+fn in_memory_object_store() {
+    let store = ObjectStorage::in_memory().unwrap();
+    storage_semantics(&store);
+    sequencer_suite(Arc::new(ObjectStorage::in_memory().unwrap()));
+}
+
+#[test]
+fn directory_lock_refuses_a_second_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStorage::new(dir.path()).unwrap();
+    let lock = store.lock().unwrap();
+    let again = DirStorage::new(dir.path()).unwrap();
+    assert!(matches!(again.lock(), Err(StorageError::Locked(_))));
+    drop(lock);
+    again.lock().unwrap();
+}
+
+/// Storage that fails every write after a budget, to test failures at every step.
+#[derive(Debug)]
+struct Flaky {
+    inner: ObjectStorage,
+    budget: AtomicUsize,
+}
+
+impl Fetch for Flaky {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key)
+    }
+}
+
+impl Storage for Flaky {
+    fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
+        // Write a prefix of the items, then fail: a torn batch.
+        for (key, data) in items {
+            if self.budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err() {
+                return Err(StorageError::ObjectStore { op: "put", key: key.clone(), message: "injected failure".into() });
+            }
+            self.inner.put(key, data)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_write_acknowledges_nothing_and_the_log_recovers() {
+    for budget in 0..40 {
+        let flaky = Arc::new(Flaky { inner: ObjectStorage::in_memory().unwrap(), budget: AtomicUsize::new(1 + budget) });
+        let seq = open(flaky.clone());
+        let mut acked = Vec::new();
+        for k in 0..200 {
+            let batch: Vec<Vec<u8>> = (0..7).map(|j| entry(k, j)).collect();
+            match seq.append_batch(batch.clone()) {
+                Ok(first) => acked.extend(batch.into_iter().enumerate().map(|(j, e)| (first + j as u64, e))),
+                Err(e) => {
+                    assert!(matches!(e, SequencerError::Storage(_)), "{e}");
+                    break;
+                }
+            }
+        }
+        drop(seq);
+        flaky.budget.store(usize::MAX, Ordering::SeqCst);
+        check_log(flaky.as_ref(), &acked);
+        // It restarts and continues.
+        let seq = open(flaky.clone());
+        let e = entry(1000, 0);
+        let i = seq.append(e.clone()).unwrap();
+        assert_eq!(i, acked.len() as u64);
+        acked.push((i, e));
+        drop(seq);
+        check_log(flaky.as_ref(), &acked);
+    }
+}
+
+#[test]
+fn tile_paths_written_by_the_sequencer_are_canonical() {
+    let store = Arc::new(ObjectStorage::in_memory().unwrap());
+    let seq = open(store.clone());
+    seq.append_batch((0..70_000).map(|i| entry(0, i)).collect()).unwrap();
+    drop(seq);
+    for p in tile::tiles_for_size(70_000) {
+        assert!(store.get(&p.path()).unwrap().is_some(), "missing {p}");
+        assert_eq!(TilePath::parse(&p.path()).unwrap(), p);
+    }
+    assert!(store.get("tile/1/000").unwrap().is_some());
+    assert!(store.get("tile/2/000.p/1").unwrap().is_some());
+    assert!(store.get("tile/entries/273.p/112").unwrap().is_some());
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 use treaty::{Citation, Date, StateCode};
 
 /// What happens to a request, from the least to the most severe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The request can be executed, under the conditions listed.

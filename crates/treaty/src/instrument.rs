@@ -242,3 +242,22 @@ impl FromIterator<Category> for CategorySet {
         s
     }
 }
+
+macro_rules! serde_by_id {
+    ($($t:ident),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.id())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $t::from_id(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown {}: {s:?}", stringify!($t).to_lowercase())))
+            }
+        }
+    )*};
+}
+
+serde_by_id!(Instrument, Measure, Category);

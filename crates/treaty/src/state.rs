@@ -29,6 +29,19 @@ impl fmt::Display for StateCode {
     }
 }
 
+impl serde::Serialize for StateCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StateCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StateCode, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        StateCode::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a State code: {s:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

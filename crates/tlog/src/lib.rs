@@ -19,3 +19,4 @@ pub mod sequencer;
 pub mod storage;
 pub mod tile;
 pub mod tiles;
+pub mod witness;

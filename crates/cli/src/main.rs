@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod policy_cmd;
 // (other command modules are declared below this line, one per line)
+mod log_cmd;
 
 /// custodia: cross-border requests for electronic evidence, with the safeguards built in.
 #[derive(Debug, Parser)]
@@ -23,6 +24,9 @@ enum Command {
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     // (other commands are added below this line, one variant each)
+    /// Transparency logs: create, append, verify, prove, inspect.
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         // (other commands are dispatched below this line, one arm each)
+        Command::Log(cmd) => log_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -61,9 +61,8 @@ impl Checkpoint {
             return Err(CheckpointError::Malformed("origin line is empty"));
         }
         let size_line = lines.next().ok_or(CheckpointError::Malformed("missing tree size line"))?;
-        let size = parse_decimal(size_line).ok_or(CheckpointError::Malformed(
-            "tree size must be a decimal number with no leading zeroes",
-        ))?;
+        let size = parse_decimal(size_line)
+            .ok_or(CheckpointError::Malformed("tree size must be a decimal number with no leading zeroes"))?;
         let root_line = lines.next().ok_or(CheckpointError::Malformed("missing root hash line"))?;
         let root = Hash::from_base64(root_line)
             .ok_or(CheckpointError::Malformed("root hash must be the base64 encoding of 32 bytes"))?;
@@ -139,10 +138,10 @@ impl TrustPolicy {
             keys.push(k.clone());
         }
         let verified = note.verify(&keys)?;
-        if let Some(k) = &self.log_key {
-            if !verified.iter().any(|v| &v.key == k) {
-                return Err(CheckpointError::NotSignedByLog(k.to_string()));
-            }
+        if let Some(k) = &self.log_key
+            && !verified.iter().any(|v| &v.key == k)
+        {
+            return Err(CheckpointError::NotSignedByLog(k.to_string()));
         }
         let found = verified.iter().filter(|v| self.witnesses.contains(&v.key)).count();
         if found < self.quorum {

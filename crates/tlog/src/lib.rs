@@ -12,7 +12,10 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod client;
 pub mod hash;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod merkle;
 pub mod note;
 pub mod sequencer;

@@ -88,7 +88,7 @@ pub fn range_hash<S: NodeSource>(src: &S, start: u64, n: u64) -> Result<Hash, S:
     while rest > 0 {
         let level = 63 - rest.leading_zeros();
         let size = 1u64 << level;
-        if pos % size != 0 {
+        if !pos.is_multiple_of(size) {
             return Err(ProofError::MissingNode { level, index: pos >> level }.into());
         }
         parts.push(src.node(level, pos >> level)?);
@@ -324,7 +324,7 @@ impl MemoryTree {
         let index = self.levels[0].len() as u64;
         self.levels[0].push(leaf);
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let n = self.levels[level].len();
             let h = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
             if self.levels.len() == level + 1 {

@@ -138,8 +138,7 @@ impl VerifierKey {
         let raw = B64.decode(b64).map_err(|_| NoteError::MalformedKey("key material is not valid base64"))?;
         let (&ty, pk) = raw.split_first().ok_or(NoteError::MalformedKey("key material is empty"))?;
         let kind = KeyKind::from_type_byte(ty).ok_or(NoteError::MalformedKey("unsupported signature type"))?;
-        let pk: [u8; 32] =
-            pk.try_into().map_err(|_| NoteError::MalformedKey("an Ed25519 public key is 32 bytes"))?;
+        let pk: [u8; 32] = pk.try_into().map_err(|_| NoteError::MalformedKey("an Ed25519 public key is 32 bytes"))?;
         let key = VerifyingKey::from_bytes(&pk).map_err(|_| NoteError::MalformedKey("not an Ed25519 point"))?;
         if key_id(name, ty, &pk) != id {
             return Err(NoteError::MalformedKey("key ID does not match the name and public key"));
@@ -331,8 +330,11 @@ impl NoteSignature {
 
     /// Parses one signature line (without its final newline).
     pub fn parse_line(line: &str) -> Result<Self, NoteError> {
-        let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("signature line must start with an em dash and a space"))?;
-        let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed("signature line lacks a space after the key name"))?;
+        let rest = line
+            .strip_prefix(SIG_PREFIX)
+            .ok_or(NoteError::Malformed("signature line must start with an em dash and a space"))?;
+        let (name, b64) =
+            rest.split_once(' ').ok_or(NoteError::Malformed("signature line lacks a space after the key name"))?;
         if !is_valid_name(name) {
             return Err(NoteError::Malformed("invalid key name in signature line"));
         }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use object_store::{ObjectStore, ObjectStoreExt as _};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _};
 
 /// A storage failure, naming the object and the cause.
 #[derive(Debug, thiserror::Error)]
@@ -115,11 +115,14 @@ impl DirStorage {
     /// Takes the exclusive lock file `lock` so that one process at a time appends.
     pub fn lock(&self) -> Result<DirLock, StorageError> {
         let path = self.root.join("lock");
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err("open", &path))?;
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err("open", &path))?;
         match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file }),
             Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked(self.root.display().to_string())),
-            Err(fs::TryLockError::Error(e)) => Err(StorageError::Io { op: "lock", path: path.display().to_string(), source: e }),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(StorageError::Io { op: "lock", path: path.display().to_string(), source: e })
+            }
         }
     }
 
@@ -138,7 +141,9 @@ impl DirStorage {
         match fs::create_dir(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StorageError::Io { op: "create directory", path: dir.display().to_string(), source: e }),
+            Err(e) => {
+                return Err(StorageError::Io { op: "create directory", path: dir.display().to_string(), source: e });
+            }
         }
         if let Some(parent) = dir.parent() {
             synced.insert(parent.to_path_buf());
@@ -158,7 +163,6 @@ impl Fetch for DirStorage {
             Err(e) => Err(StorageError::Io { op: "read", path: path.display().to_string(), source: e }),
         }
     }
-
 }
 
 impl Storage for DirStorage {
@@ -207,11 +211,10 @@ impl ObjectStorage {
     /// Wraps a store; keys are placed under `prefix` (may be empty). The calls block on
     /// an internal runtime, so they must not be made from inside an async task.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Result<Self, StorageError> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| StorageError::Io {
-            op: "start runtime",
-            path: "(object store)".into(),
-            source: e,
-        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Io { op: "start runtime", path: "(object store)".into(), source: e })?;
         Ok(Self { store, prefix: prefix.trim_matches('/').to_string(), runtime })
     }
 
@@ -241,7 +244,6 @@ impl Fetch for ObjectStorage {
             }
         })
     }
-
 }
 
 impl Storage for ObjectStorage {

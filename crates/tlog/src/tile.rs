@@ -45,7 +45,9 @@ pub enum TileError {
         reason: String,
     },
     /// An entry larger than the 16-bit length prefix allows.
-    #[error("entry of {0} bytes is larger than the limit of 65535 bytes (16-bit length prefix); it is refused, not truncated")]
+    #[error(
+        "entry of {0} bytes is larger than the limit of 65535 bytes (16-bit length prefix); it is refused, not truncated"
+    )]
     EntryTooLarge(usize),
 }
 
@@ -157,7 +159,11 @@ impl TilePath {
         let mut index: u64 = 0;
         for (i, g) in groups.iter().enumerate() {
             let last = i + 1 == groups.len();
-            let digits = if last { *g } else { g.strip_prefix('x').ok_or_else(|| bad("non-final index groups start with x"))? };
+            let digits = if last {
+                *g
+            } else {
+                g.strip_prefix('x').ok_or_else(|| bad("non-final index groups start with x"))?
+            };
             if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("index groups are three decimal digits"));
             }
@@ -234,13 +240,13 @@ pub fn parse_bundle<'a>(path: Option<&TilePath>, data: &'a [u8]) -> Result<Vec<&
             return Err(TileError::MalformedBundle { path: name(), reason: "more than 256 entries".into() });
         }
     }
-    if let Some(p) = path {
-        if out.len() != usize::from(p.width) {
-            return Err(TileError::MalformedBundle {
-                path: name(),
-                reason: format!("holds {} entries, the path says {}", out.len(), p.width),
-            });
-        }
+    if let Some(p) = path
+        && out.len() != usize::from(p.width)
+    {
+        return Err(TileError::MalformedBundle {
+            path: name(),
+            reason: format!("holds {} entries, the path says {}", out.len(), p.width),
+        });
     }
     Ok(out)
 }

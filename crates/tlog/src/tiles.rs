@@ -156,7 +156,12 @@ pub struct VerifyReport {
 /// Recomputes the tree of `size` leaves: every level-0 tile from the entry bundles (when
 /// `check_entries`), every higher tile from the tiles below, and the root from the tiles;
 /// fails on the first tile, bundle or root that does not match.
-pub fn verify_tree(fetch: &dyn Fetch, size: u64, expected_root: &Hash, check_entries: bool) -> Result<VerifyReport, TreeError> {
+pub fn verify_tree(
+    fetch: &dyn Fetch,
+    size: u64,
+    expected_root: &Hash,
+    check_entries: bool,
+) -> Result<VerifyReport, TreeError> {
     let mut report = VerifyReport::default();
     // Hashes the level below says this level must hold (full tiles' subtree roots).
     let mut expected_next: Vec<Hash> = Vec::new();
@@ -175,7 +180,8 @@ pub fn verify_tree(fetch: &dyn Fetch, size: u64, expected_root: &Hash, check_ent
         if level == 0 {
             if check_entries {
                 let bundle_path = TilePath::entries(path.index, path.width);
-                let bundle = fetch.get(&bundle_path.path())?.ok_or_else(|| TreeError::MissingTile(bundle_path.path()))?;
+                let bundle =
+                    fetch.get(&bundle_path.path())?.ok_or_else(|| TreeError::MissingTile(bundle_path.path()))?;
                 let entries = tile::parse_bundle(Some(&bundle_path), &bundle)?;
                 report.bundles += 1;
                 for (i, (e, h)) in entries.iter().zip(&hashes).enumerate() {

@@ -242,7 +242,10 @@ impl<S: WitnessState> Witness<S> {
         let keys = self.logs.get(&cp.origin).ok_or_else(|| WitnessError::UnknownLog(cp.origin.clone()))?;
         note.verify(keys).map_err(WitnessError::Forbidden)?;
         if req.old > cp.size {
-            return Err(WitnessError::BadRequest(format!("old size {} is above the checkpoint size {}", req.old, cp.size)));
+            return Err(WitnessError::BadRequest(format!(
+                "old size {} is above the checkpoint size {}",
+                req.old, cp.size
+            )));
         }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let stored = self.state.load(&cp.origin)?;

@@ -168,7 +168,11 @@ impl Storage for Flaky {
         // Write a prefix of the items, then fail: a torn batch.
         for (key, data) in items {
             if self.budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err() {
-                return Err(StorageError::ObjectStore { op: "put", key: key.clone(), message: "injected failure".into() });
+                return Err(StorageError::ObjectStore {
+                    op: "put",
+                    key: key.clone(),
+                    message: "injected failure".into(),
+                });
             }
             self.inner.put(key, data)?;
         }
@@ -179,7 +183,8 @@ impl Storage for Flaky {
 #[test]
 fn a_failed_write_acknowledges_nothing_and_the_log_recovers() {
     for budget in 0..40 {
-        let flaky = Arc::new(Flaky { inner: ObjectStorage::in_memory().unwrap(), budget: AtomicUsize::new(1 + budget) });
+        let flaky =
+            Arc::new(Flaky { inner: ObjectStorage::in_memory().unwrap(), budget: AtomicUsize::new(1 + budget) });
         let seq = open(flaky.clone());
         let mut acked = Vec::new();
         for k in 0..200 {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod policy_cmd;
 // (other command modules are declared below this line, one per line)
 mod log_cmd;
+mod node_cmd;
 
 /// custodia: cross-border requests for electronic evidence, with the safeguards built in.
 #[derive(Debug, Parser)]
@@ -24,6 +25,10 @@ enum Command {
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     // (other commands are added below this line, one variant each)
+    /// Write a working configuration for a new node (then `custodia serve`).
+    Init(node_cmd::InitArgs),
+    /// Run this node's server: the HTTP API and its OpenAPI document.
+    Serve(node_cmd::ServeArgs),
     /// Transparency logs: create, append, verify, prove, inspect.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
@@ -34,6 +39,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         // (other commands are dispatched below this line, one arm each)
+        Command::Init(args) => node_cmd::init(args),
+        Command::Serve(args) => node_cmd::serve(args),
         Command::Log(cmd) => log_cmd::run(cmd),
     };
     match result {

@@ -1,0 +1,67 @@
+//! `custodia init` and `custodia serve`: a running node in two commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// What kind of participant: central_authority, point_of_contact, court, provider, oversight.
+    #[arg(long)]
+    role: String,
+    /// The directory to create the node in (its node.toml and data/).
+    #[arg(long)]
+    dir: PathBuf,
+    /// The node's State (ISO 3166-1 alpha-2).
+    #[arg(long, default_value = "AA")]
+    state: String,
+    /// The node's name in the federation (default: STATE-ROLE).
+    #[arg(long)]
+    name: Option<String>,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The node's configuration file.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let Some(role) = node::NodeRole::parse(&args.role) else {
+        let known: Vec<&str> = node::NodeRole::ALL.iter().map(|(id, _)| *id).collect();
+        bail!("--role {:?} is not a node role: expected one of {}", args.role, known.join(", "));
+    };
+    let name = args.name.unwrap_or_else(|| format!("{}-{}", args.state, role.id().replace('_', "-")));
+    let config = node::Config::example(&name, role, &args.state, &args.listen);
+    // Validate before writing anything, so a bad flag leaves nothing behind.
+    config.clone().validate(args.dir.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let path = args.dir.join("node.toml");
+    if path.exists() {
+        bail!("{} exists: refusing to overwrite a node's configuration", path.display());
+    }
+    std::fs::create_dir_all(args.dir.join("data")).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::write(&path, config.to_toml()).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    println!("start it with: custodia serve --config {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match node::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: bad configuration: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(node::serve(config)).context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}

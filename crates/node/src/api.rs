@@ -1,0 +1,214 @@
+//! The HTTP API under `/api/v1`, described by the OpenAPI document that this code
+//! generates (utoipa) and serves at `/api/v1/openapi.json`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::Resolved;
+use crate::problem::Problem;
+
+/// Shared state of the handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Resolved>,
+    /// The OpenAPI document, rendered once.
+    pub openapi: Arc<String>,
+}
+
+/// A decision's outcome (POLICY.md).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Outcome {
+    Admissible,
+    Incomplete,
+    Consult,
+    Review,
+    Refused,
+}
+
+/// A ground that applies to the request.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct Ground {
+    /// The rule's code (`no_dual_criminality`).
+    code: String,
+    /// How severe it is.
+    level: Outcome,
+    /// The article the rule rests on (`UNCC 35(2)`).
+    article: String,
+    /// A sentence for a person.
+    detail: String,
+    /// For `missing`: the absent field's path.
+    field: Option<String>,
+    /// For `not_party`: the State that is not bound.
+    state: Option<String>,
+}
+
+/// A condition attached to an admissible or review decision.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct Condition {
+    /// The condition's code (`use_limitation`).
+    code: String,
+    /// The article it rests on.
+    article: String,
+    /// A sentence for a person.
+    detail: String,
+    /// For dated conditions: the last day (YYYY-MM-DD).
+    until: Option<String>,
+}
+
+/// The decision on a request (the contract of `custodia policy check`).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct Decision {
+    /// The most severe level among the grounds.
+    outcome: Outcome,
+    /// Every ground that applies.
+    grounds: Vec<Ground>,
+    /// Conditions, on admissible and review outcomes only.
+    conditions: Vec<Condition>,
+}
+
+/// One row of the rule table.
+#[derive(Serialize, ToSchema)]
+struct Rule {
+    /// The code its grounds carry.
+    code: &'static str,
+    /// `refused`, `incomplete`, `consult`, `review`, or `condition`.
+    level: String,
+    /// The article.
+    article: String,
+    /// When it applies.
+    when: &'static str,
+}
+
+/// The node: who it is.
+#[derive(Serialize, ToSchema)]
+struct NodeInfo {
+    /// The node's name in the federation.
+    name: String,
+    /// What kind of participant it is.
+    role: String,
+    /// Its State.
+    state: String,
+    /// custodia's version.
+    version: &'static str,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "custodia node API", description = "Cross-border requests for electronic evidence under the UNCC, ETS 185 and CETS 224, with the safeguards built in. Errors are RFC 9457 problem documents."),
+    tags((name = "policy", description = "Admissibility and safeguards"), (name = "node", description = "This node"))
+)]
+struct ApiDoc;
+
+/// Decide a case file (profiles + request) now: the live check of a draft.
+#[utoipa::path(
+    post,
+    path = "/api/v1/policy/check",
+    tag = "policy",
+    request_body(content = String, description = "A case file (case.schema.json)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision", body = Decision),
+        (status = 413, description = "The body is larger than limits.max_json_bytes", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid case file: every problem with its JSON path", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn policy_check(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let limit = state.config.config.limits.max_json_bytes;
+            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "The body is too large")
+                .detail(format!("{rejection}; the limit is {limit} bytes"))
+                .into_response();
+        }
+    };
+    match policy::parse_case(&body) {
+        Ok(case) => Json(policy::evaluate(&case)).into_response(),
+        Err(problems) => Problem::invalid_case(problems).into_response(),
+    }
+}
+
+/// The rule table: every rule and condition with its article.
+#[utoipa::path(get, path = "/api/v1/policy/rules", tag = "policy", responses((status = 200, body = Vec<Rule>)))]
+async fn policy_rules() -> Json<Vec<Rule>> {
+    let grounds = policy::rules::RULES.iter().map(|r| Rule {
+        code: r.code,
+        level: r.level.id().into(),
+        article: r.article.to_string(),
+        when: r.when,
+    });
+    let conditions = policy::rules::CONDITIONS.iter().map(|c| Rule {
+        code: c.code,
+        level: "condition".into(),
+        article: c.article.to_string(),
+        when: c.when,
+    });
+    Json(grounds.chain(conditions).collect())
+}
+
+/// Who this node is.
+#[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, body = NodeInfo)))]
+async fn node_info(State(state): State<AppState>) -> Json<NodeInfo> {
+    let c = &state.config.config.node;
+    Json(NodeInfo {
+        name: c.name.clone(),
+        role: c.role.id().into(),
+        state: c.state.clone(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned()).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("resource")
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = api_router().split_for_parts();
+    api
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(policy_check))
+        .routes(routes!(policy_rules))
+        .routes(routes!(node_info))
+}
+
+/// The node's whole HTTP application.
+pub fn app(config: Resolved) -> axum::Router {
+    let (router, api) = api_router().split_for_parts();
+    let openapi = api.to_pretty_json().unwrap_or_default();
+    let limit = config.config.limits.max_json_bytes;
+    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi) };
+    router
+        .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(healthz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,230 @@
+//! The node's configuration: a TOML file plus `CUSTODIA_` environment variables
+//! (`CUSTODIA_HTTP__LISTEN=127.0.0.1:9000` sets `http.listen`). A bad configuration is
+//! refused at start with a message that names the key and the problem.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+use treaty::StateCode;
+
+/// What kind of participant a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// A State's central authority (UNCC 40(13)).
+    CentralAuthority,
+    /// A State's 24/7 point of contact (UNCC 41).
+    PointOfContact,
+    /// A court.
+    Court,
+    /// A service provider.
+    Provider,
+    /// An oversight body.
+    Oversight,
+}
+
+impl NodeRole {
+    /// Every role, as written in the configuration.
+    pub const ALL: [(&'static str, NodeRole); 5] = [
+        ("central_authority", NodeRole::CentralAuthority),
+        ("point_of_contact", NodeRole::PointOfContact),
+        ("court", NodeRole::Court),
+        ("provider", NodeRole::Provider),
+        ("oversight", NodeRole::Oversight),
+    ];
+
+    /// Parses a role as written in the configuration.
+    pub fn parse(s: &str) -> Option<NodeRole> {
+        NodeRole::ALL.iter().find(|(id, _)| *id == s).map(|(_, r)| *r)
+    }
+
+    /// The role as written in the configuration.
+    pub fn id(self) -> &'static str {
+        NodeRole::ALL.iter().find(|(_, r)| *r == self).map_or("?", |(id, _)| id)
+    }
+}
+
+/// `[node]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// The node's name in the federation (`BB-central-authority`).
+    pub name: String,
+    /// What kind of participant it is.
+    pub role: NodeRole,
+    /// The State it belongs to (ISO 3166-1 alpha-2).
+    pub state: String,
+}
+
+/// `[http]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Address and port to listen on.
+    pub listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// `[storage]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// `sqlite://PATH` (the embedded default) or `postgres://...`.
+    pub database: String,
+    /// A directory for evidence blobs (the embedded default) or `s3://bucket/prefix`.
+    pub blobs: String,
+    /// The transparency log's directory.
+    pub log_dir: String,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            database: "sqlite://data/custodia.db".into(),
+            blobs: "data/blobs".into(),
+            log_dir: "data/log".into(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest JSON body accepted, in bytes.
+    pub max_json_bytes: usize,
+    /// The largest evidence upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_json_bytes: policy::json::MAX_INPUT_BYTES, max_upload_bytes: 16 * 1024 * 1024 * 1024 }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[node]`
+    pub node: NodeSection,
+    /// `[http]`
+    #[serde(default)]
+    pub http: HttpSection,
+    /// `[storage]`
+    #[serde(default)]
+    pub storage: StorageSection,
+    /// `[limits]`
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct ConfigError {
+    /// The key (`http.listen`), or the file.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What a validated configuration resolves to.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The configuration as read.
+    pub config: Config,
+    /// `node.state`, parsed.
+    pub state: StateCode,
+    /// `http.listen`, parsed.
+    pub listen: SocketAddr,
+    /// The directory relative paths are resolved against (the configuration file's).
+    pub base: PathBuf,
+}
+
+impl Config {
+    /// Reads `path`, then `CUSTODIA_` environment variables, and validates the result.
+    pub fn load(path: &Path) -> Result<Resolved, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError { key: path.display().to_string(), problem: "no such configuration file".into() });
+        }
+        let figment = Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("CUSTODIA_").split("__"));
+        let config: Config = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() { path.display().to_string() } else { e.path.join(".") };
+            ConfigError { key, problem: e.kind.to_string() }
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.validate(base)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(self, base: PathBuf) -> Result<Resolved, ConfigError> {
+        let err = |key: &str, problem: String| ConfigError { key: key.into(), problem };
+        if self.node.name.trim().is_empty() || self.node.name.contains(char::is_whitespace) {
+            return Err(err("node.name", "must be a non-empty name without spaces".into()));
+        }
+        let state = StateCode::parse(&self.node.state).ok_or_else(|| {
+            err(
+                "node.state",
+                format!("{:?} is not a State code: expected two capital letters (ISO 3166-1 alpha-2)", self.node.state),
+            )
+        })?;
+        let listen: SocketAddr = self
+            .http
+            .listen
+            .parse()
+            .map_err(|e| err("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen)))?;
+        let db = &self.storage.database;
+        if !(db.starts_with("sqlite://") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(err("storage.database", format!("{db:?}: expected sqlite://PATH or postgres://...")));
+        }
+        if self.storage.blobs.trim().is_empty() {
+            return Err(err("storage.blobs", "must name a directory or s3://bucket/prefix".into()));
+        }
+        if self.storage.log_dir.trim().is_empty() {
+            return Err(err("storage.log_dir", "must name a directory".into()));
+        }
+        if self.limits.max_json_bytes == 0 {
+            return Err(err("limits.max_json_bytes", "must be at least 1".into()));
+        }
+        Ok(Resolved { config: self, state, listen, base })
+    }
+
+    /// A working configuration for a new node.
+    pub fn example(name: &str, role: NodeRole, state: &str, listen: &str) -> Config {
+        Config {
+            node: NodeSection { name: name.into(), role, state: state.into() },
+            http: HttpSection { listen: listen.into() },
+            storage: StorageSection::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        let mut out =
+            String::from("# custodia node configuration. Environment variables CUSTODIA_SECTION__KEY override it.\n\n");
+        out.push_str(&format!(
+            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
+            self.node.name,
+            self.node.role.id(),
+            self.node.state,
+            self.http.listen,
+            self.storage.database,
+            self.storage.blobs,
+            self.storage.log_dir,
+            self.limits.max_json_bytes,
+            self.limits.max_upload_bytes
+        ));
+        out
+    }
+}

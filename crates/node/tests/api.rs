@@ -1,0 +1,122 @@
+//! The node's HTTP API, through the real router (no network).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use node::{Config, NodeRole};
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn app() -> axum::Router {
+    let config = Config::example("BB-central-authority", NodeRole::CentralAuthority, "BB", "127.0.0.1:0");
+    node::api::app(config.validate(std::path::PathBuf::new()).unwrap())
+}
+
+async fn call(method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, String, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let res = app().oneshot(req).await.unwrap();
+    let status = res.status();
+    let ctype = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, ctype, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/{name}.case.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[tokio::test]
+async fn policy_check_decides() {
+    let (status, ctype, v) = call("POST", "/api/v1/policy/check", data("refused-protected-conduct-criticism")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ctype, "application/json");
+    assert_eq!(v["outcome"], "refused");
+    assert_eq!(v["grounds"][0]["code"], "protected_conduct");
+    assert_eq!(v["grounds"][0]["article"], "UNCC 6(2), 40(22)");
+}
+
+#[tokio::test]
+async fn invalid_case_is_a_problem_document_naming_every_path() {
+    let mut case: Value = serde_json::from_slice(&data("admissible-stored-data")).unwrap();
+    case["request"]["offence"]["max_penalty_years"] = "eight".into();
+    case["request"]["data"]["categories"] = serde_json::json!(["subscriber", "photos"]);
+    let (status, ctype, v) = call("POST", "/api/v1/policy/check", serde_json::to_vec(&case).unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(ctype, "application/problem+json");
+    assert_eq!(v["type"], "/problems/invalid-case");
+    // Problems come in document order (serde_json sorts these keys: data before offence).
+    assert_eq!(v["field"], "request.data.categories[1]");
+    let params = v["invalid-params"].as_array().unwrap();
+    assert_eq!(params.len(), 2);
+    assert_eq!(params[0]["name"], "request.data.categories[1]");
+    assert_eq!(params[0]["reason"], "unknown category \"photos\"");
+    assert_eq!(params[1]["name"], "request.offence.max_penalty_years");
+    assert_eq!(params[1]["reason"], "expected a number");
+    let (status, _, v) = call("POST", "/api/v1/policy/check", b"{\"as_of\": ".to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["detail"].as_str().unwrap().contains("unexpected end of input"));
+}
+
+#[tokio::test]
+async fn oversize_body_and_unknown_route_are_problems() {
+    let (status, ctype, v) = call("POST", "/api/v1/policy/check", vec![b' '; policy::json::MAX_INPUT_BYTES + 10]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(ctype, "application/problem+json");
+    assert_eq!(v["type"], "/problems/body-too-large");
+    let (status, ctype, v) = call("GET", "/api/v1/nothing", vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(ctype, "application/problem+json");
+    assert_eq!(v["status"], 404);
+}
+
+#[tokio::test]
+async fn rules_and_node_info() {
+    let (status, _, v) = call("GET", "/api/v1/policy/rules", vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    let rules = v.as_array().unwrap();
+    assert_eq!(rules.len(), policy::rules::RULES.len() + policy::rules::CONDITIONS.len());
+    assert!(rules.iter().any(|r| r["code"] == "out_of_scope" && r["article"] == "UNCC 2(h), 23(2), 35(1)"));
+    let (_, _, v) = call("GET", "/api/v1/node", vec![]).await;
+    assert_eq!(v["name"], "BB-central-authority");
+    assert_eq!(v["role"], "central_authority");
+}
+
+/// The OpenAPI document, served and snapshotted: a change to the API shows up here.
+#[tokio::test]
+async fn openapi_document_is_served_and_stable() {
+    let (status, _, served) = call("GET", "/api/v1/openapi.json", vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served["paths"]["/api/v1/policy/check"]["post"].is_object());
+    insta::assert_json_snapshot!("openapi", served);
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    let write = |s: &str| std::fs::write(&path, s).unwrap();
+    let good = Config::example("AA-court", NodeRole::Court, "AA", "127.0.0.1:8080").to_toml();
+    write(&good);
+    let ok = Config::load(&path).unwrap();
+    assert_eq!(ok.config.node.role, NodeRole::Court);
+    write(&good.replace("role = \"court\"", "role = \"judge\""));
+    let e = Config::load(&path).unwrap_err();
+    assert_eq!(e.key, "node.role");
+    assert!(e.problem.contains("judge"), "{e}");
+    write(&good.replace("127.0.0.1:8080", "localhost"));
+    assert_eq!(Config::load(&path).unwrap_err().key, "http.listen");
+    write(&good.replace("state = \"AA\"", "state = \"Aurelia\""));
+    assert_eq!(Config::load(&path).unwrap_err().key, "node.state");
+    write(&format!("{good}\n[extra]\nx = 1\n"));
+    let e = Config::load(&path).unwrap_err();
+    assert!(e.problem.contains("extra"), "{e}");
+    write(&good.replace("sqlite://data/custodia.db", "mysql://x"));
+    assert_eq!(Config::load(&path).unwrap_err().key, "storage.database");
+    assert_eq!(Config::load(&dir.path().join("missing.toml")).unwrap_err().problem, "no such configuration file");
+}

@@ -80,7 +80,7 @@ impl Edge {
     }
 
     /// Appends entries, returning the objects to write (full and partial tiles/bundles).
-    fn append(&mut self, entries: &[Vec<u8>]) -> Result<Vec<(String, Vec<u8>)>, TileError> {
+    fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<(String, Vec<u8>)>, TileError> {
         let mut out: Vec<(String, Vec<u8>)> = Vec::new();
         let mut dirty_levels = vec![false; self.partial.len()];
         let mut bundle_dirty = false;
@@ -219,6 +219,26 @@ impl Default for SequencerConfig {
 
 type Reply = Arc<(Mutex<Option<Result<u64, SequencerError>>>, Condvar)>;
 
+/// A pending append: [`Ticket::wait`] returns the first index once durable.
+#[derive(Debug)]
+pub struct Ticket {
+    reply: Reply,
+}
+
+impl Ticket {
+    /// Waits until the entries are durable (or the batch failed).
+    pub fn wait(self) -> Result<u64, SequencerError> {
+        let (lock, cond) = &*self.reply;
+        let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = slot.take() {
+                return r;
+            }
+            slot = cond.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 struct Request {
     entries: Vec<Vec<u8>>,
     reply: Reply,
@@ -235,6 +255,7 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
     head: Mutex<(u64, Hash)>,
+    batches: std::sync::atomic::AtomicU64,
 }
 
 /// A running sequencer for one log. Appends from any thread; a background thread
@@ -293,6 +314,7 @@ impl Sequencer {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             head: Mutex::new((edge.size, root)),
+            batches: std::sync::atomic::AtomicU64::new(0),
         });
         let writer = Writer { store, key, origin: origin.to_string(), edge, config, shared: shared.clone() };
         let thread = std::thread::Builder::new()
@@ -307,6 +329,11 @@ impl Sequencer {
         *self.shared.head.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Number of batches (checkpoints) written since this sequencer started.
+    pub fn batches_written(&self) -> u64 {
+        self.shared.batches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Appends one entry; returns its index once it is durable and covered by a signed
     /// checkpoint.
     pub fn append(&self, entry: Vec<u8>) -> Result<u64, SequencerError> {
@@ -316,13 +343,20 @@ impl Sequencer {
     /// Appends entries that get consecutive indexes; returns the first index once all are
     /// durable and covered by a signed checkpoint.
     pub fn append_batch(&self, entries: Vec<Vec<u8>>) -> Result<u64, SequencerError> {
+        self.submit(entries)?.wait()
+    }
+
+    /// Queues entries (consecutive indexes) without waiting; the ticket gives the first
+    /// index once they are durable. Lets one writer keep many appends in flight.
+    pub fn submit(&self, entries: Vec<Vec<u8>>) -> Result<Ticket, SequencerError> {
         if let Some(e) = entries.iter().find(|e| e.len() > MAX_ENTRY_SIZE) {
             return Err(TileError::EntryTooLarge(e.len()).into());
         }
-        if entries.is_empty() {
-            return Ok(self.head().0);
-        }
         let reply: Reply = Arc::new((Mutex::new(None), Condvar::new()));
+        if entries.is_empty() {
+            answer(&reply, Ok(self.head().0));
+            return Ok(Ticket { reply });
+        }
         {
             let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(why) = &q.closed {
@@ -332,14 +366,7 @@ impl Sequencer {
             q.requests.push(Request { entries, reply: reply.clone() });
         }
         self.shared.wake.notify_one();
-        let (lock, cond) = &*reply;
-        let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(r) = slot.take() {
-                return r;
-            }
-            slot = cond.wait(slot).unwrap_or_else(|e| e.into_inner());
-        }
+        Ok(Ticket { reply })
     }
 
     /// Stops the writer after the batches already queued.
@@ -432,13 +459,13 @@ impl Writer {
 
     fn write(&mut self, batch: &[Request]) -> Result<(), SequencerError> {
         let start = self.edge.size;
-        let entries: Vec<Vec<u8>> = batch.iter().flat_map(|r| r.entries.iter().cloned()).collect();
-        let objects = self.edge.append(&entries)?;
+        let objects = self.edge.append(batch.iter().flat_map(|r| r.entries.iter().map(Vec::as_slice)))?;
         let root = self.edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))?;
         self.store.put_all(&objects)?;
         let cp = Checkpoint::new(&self.origin, self.edge.size, root);
         self.store.put(CHECKPOINT, &cp.sign(&self.key)?.to_bytes())?;
         *self.shared.head.lock().unwrap_or_else(|e| e.into_inner()) = (self.edge.size, root);
+        self.shared.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut next = start;
         for r in batch {
             answer(&r.reply, Ok(next));

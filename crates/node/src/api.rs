@@ -207,6 +207,8 @@ pub fn app(config: Resolved) -> axum::Router {
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/healthz", axum::routing::get(healthz))
+        .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))
+        .route("/log/tile/{*rest}", axum::routing::get(crate::log::tile))
         .route("/readyz", axum::routing::get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod log;
 pub mod problem;
 
 pub use config::{Config, ConfigError, NodeRole, Resolved};

@@ -120,3 +120,55 @@ fn bad_configuration_names_the_key() {
     assert_eq!(Config::load(&path).unwrap_err().key, "storage.database");
     assert_eq!(Config::load(&dir.path().join("missing.toml")).unwrap_err().problem, "no such configuration file");
 }
+
+/// The log is served as tlog-tiles static paths with the spec's content types and cache
+/// headers; the design's real Sunlight tree is the fixture.
+#[tokio::test]
+async fn log_is_served_as_tlog_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tlog/tests/fixtures/sunlight-mirror-300");
+    if !src.is_dir() {
+        panic!("the tlog fixture is missing at {}", src.display());
+    }
+    copy_dir(&src, &dir.path().join("data/log"));
+    let config = Config::example("BB-central-authority", NodeRole::CentralAuthority, "BB", "127.0.0.1:0");
+    let app = node::api::app(config.validate(dir.path().to_path_buf()).unwrap());
+    let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(get("/log/checkpoint")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res.headers()["cache-control"], node::log::CHECKPOINT_CACHE);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        body.ends_with(b"\n") && body.split(|b| *b == b'\n').nth(1) == Some(b"300"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let res = app.clone().oneshot(get("/log/tile/0/000")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    assert_eq!(res.headers()["cache-control"], node::log::TILE_CACHE);
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes().len(), 8192);
+    let res = app.clone().oneshot(get("/log/tile/entries/001.p/44")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for bad in
+        ["/log/tile/0/1", "/log/tile/../checkpoint", "/log/tile/0/000.p/0", "/log/tile/0/x000/001", "/log/tile/0/002"]
+    {
+        let res = app.clone().oneshot(get(bad)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{bad}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json", "{bad}");
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

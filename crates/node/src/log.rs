@@ -1,0 +1,59 @@
+//! The node's transparency log, served as static paths exactly as C2SP tlog-tiles says:
+//! `/log/checkpoint` (`text/plain; charset=utf-8`, cached a few seconds at most) and
+//! `/log/tile/<L>/<N>[.p/<W>]`, `/log/tile/entries/<N>[.p/<W>]`
+//! (`application/octet-stream`, immutable). Paths are parsed strictly, so nothing
+//! outside the log's directory can be named.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::api::AppState;
+use crate::problem::Problem;
+
+/// Cache-Control of the checkpoint: it changes, so only a few seconds.
+pub const CHECKPOINT_CACHE: &str = "public, max-age=2";
+/// Cache-Control of tiles and entry bundles: immutable.
+pub const TILE_CACHE: &str = "public, max-age=31536000, immutable";
+
+fn log_dir(state: &AppState) -> std::path::PathBuf {
+    state.config.base.join(&state.config.config.storage.log_dir)
+}
+
+async fn read(path: std::path::PathBuf) -> Result<Vec<u8>, Problem> {
+    match tokio::fs::read(&path).await {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Problem::not_found("such tile or checkpoint in this log"))
+        }
+        Err(e) => Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", "The log could not be read")
+            .detail(e.to_string())),
+    }
+}
+
+/// `GET /log/checkpoint`
+pub async fn checkpoint(State(state): State<AppState>) -> Response {
+    match read(log_dir(&state).join("checkpoint")).await {
+        Ok(b) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, CHECKPOINT_CACHE)], b)
+            .into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /log/tile/...`
+pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>) -> Response {
+    let asked = format!("tile/{rest}");
+    let tile = match tlog::tile::TilePath::parse(&asked) {
+        Ok(t) => t,
+        Err(e) => {
+            return Problem::new(StatusCode::NOT_FOUND, "not-a-tile", "Not a tile path")
+                .detail(e.to_string())
+                .into_response();
+        }
+    };
+    match read(log_dir(&state).join(tile.path())).await {
+        Ok(b) => ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, TILE_CACHE)], b)
+            .into_response(),
+        Err(p) => p.into_response(),
+    }
+}

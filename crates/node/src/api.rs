@@ -24,6 +24,8 @@ pub struct AppState {
     pub config: Arc<Resolved>,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<String>,
+    /// The node's own transparency log, when it is open for appending.
+    pub log: Option<Arc<crate::transparency::Transparency>>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -95,6 +97,84 @@ struct Rule {
     when: &'static str,
 }
 
+/// Transparency statistics, recomputed from the node's log alone.
+#[derive(Serialize, ToSchema)]
+struct Statistics {
+    /// The day they are computed for (UTC).
+    today: String,
+    /// The log's size.
+    log_size: u64,
+    /// The log's verifier key.
+    log_key: String,
+    /// Commitments by event kind.
+    commitments: std::collections::BTreeMap<String, u64>,
+    /// Commitments opened by a valid reveal.
+    revealed: u64,
+    /// Reveal entries that open nothing.
+    invalid_reveals: u64,
+    /// Still secret, within their (possibly extended) reveal-by date.
+    secret: u64,
+    /// Past their reveal-by date and not revealed: secrecy kept beyond its expiry.
+    overdue: u64,
+    /// Entries that are neither.
+    other_entries: u64,
+    /// From revealed events: requests by measure.
+    requests_by_measure: std::collections::BTreeMap<String, u64>,
+    /// From revealed events: requests by requesting State.
+    requests_by_requesting_state: std::collections::BTreeMap<String, u64>,
+    /// From revealed events: decisions by action.
+    decisions_by_action: std::collections::BTreeMap<String, u64>,
+    /// From revealed events: objection rulings.
+    objection_rulings: std::collections::BTreeMap<String, u64>,
+}
+
+/// The node's transparency statistics, recomputed now from its log (anyone can do the
+/// same from the log's tiles: `case::commitment::statistics`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/transparency/statistics",
+    tag = "transparency",
+    responses(
+        (status = 200, body = Statistics),
+        (status = 503, description = "This node has no open log", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn transparency_statistics(State(state): State<AppState>) -> Response {
+    let Some(log) = state.log.clone() else {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-log", "This node has no open log").into_response();
+    };
+    let today = crate::clock::today();
+    let read =
+        tokio::task::spawn_blocking(move || log.entries().map(|e| (e, log.size(), log.verifier_key.clone()))).await;
+    match read {
+        Ok(Ok((entries, size, key))) => {
+            let s = case::commitment::statistics(entries.iter().map(Vec::as_slice), today);
+            Json(Statistics {
+                today: today.to_string(),
+                log_size: size,
+                log_key: key,
+                commitments: s.commitments,
+                revealed: s.revealed,
+                invalid_reveals: s.invalid_reveals,
+                secret: s.secret,
+                overdue: s.overdue,
+                other_entries: s.other_entries,
+                requests_by_measure: s.requests_by_measure,
+                requests_by_requesting_state: s.requests_by_requesting_state,
+                decisions_by_action: s.decisions_by_action,
+                objection_rulings: s.objection_rulings,
+            })
+            .into_response()
+        }
+        Ok(Err(e)) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "log-read", "The log could not be read")
+            .detail(e.to_string())
+            .into_response(),
+        Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+            .detail(e.to_string())
+            .into_response(),
+    }
+}
+
 /// The node: who it is.
 #[derive(Serialize, ToSchema)]
 struct NodeInfo {
@@ -111,7 +191,11 @@ struct NodeInfo {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "custodia node API", description = "Cross-border requests for electronic evidence under the UNCC, ETS 185 and CETS 224, with the safeguards built in. Errors are RFC 9457 problem documents."),
-    tags((name = "policy", description = "Admissibility and safeguards"), (name = "node", description = "This node"))
+    tags(
+        (name = "policy", description = "Admissibility and safeguards"),
+        (name = "transparency", description = "The node's public log and the statistics recomputed from it"),
+        (name = "node", description = "This node")
+    )
 )]
 struct ApiDoc;
 
@@ -196,14 +280,21 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(policy_check))
         .routes(routes!(policy_rules))
         .routes(routes!(node_info))
+        .routes(routes!(transparency_statistics))
+}
+
+/// The node's HTTP application, without a log open for appending (it still serves the
+/// log directory's tiles).
+pub fn app(config: Resolved) -> axum::Router {
+    app_with(config, None)
 }
 
 /// The node's whole HTTP application.
-pub fn app(config: Resolved) -> axum::Router {
+pub fn app_with(config: Resolved, log: Option<Arc<crate::transparency::Transparency>>) -> axum::Router {
     let (router, api) = api_router().split_for_parts();
     let openapi = api.to_pretty_json().unwrap_or_default();
     let limit = config.config.limits.max_json_bytes;
-    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi) };
+    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log };
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/healthz", axum::routing::get(healthz))

@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod log;
 pub mod problem;
+pub mod transparency;
 
 pub use config::{Config, ConfigError, NodeRole, Resolved};
 

@@ -172,3 +172,53 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Commitments appended to the node's own log are counted by the statistics endpoint,
+/// recomputed from the log's bundles.
+#[tokio::test]
+async fn statistics_are_recomputed_from_the_log() {
+    use case::commitment::{Commitment, reveal_by};
+    let dir = tempfile::tempdir().unwrap();
+    let log =
+        node::transparency::Transparency::open_or_create(&dir.path().join("data/log"), "BB-central-authority.custodia")
+            .unwrap();
+    assert!(log.verifier_key.starts_with("BB-central-authority.custodia+"));
+    // A real case's events, committed as the node does.
+    let file = String::from_utf8(data("stored-data-confidential")).unwrap();
+    let now = case::Timestamp::parse("2026-11-25T09:00:00Z").unwrap();
+    let create =
+        case::Command::Create { id: "c1".into(), side: case::Side::Requested, case_file: file, emergency: false };
+    let (mut c, created) = case::Case::create(&create, case::Role::Peer, now).unwrap();
+    let mut events = vec![created];
+    events.extend(
+        c.execute(
+            &case::Command::Decide { action: case::Action::Admit, reasons: vec![], until: None },
+            case::Role::CentralAuthority,
+            now,
+        )
+        .unwrap(),
+    );
+    let entries: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| Commitment::new("BB-central-authority", &[1; 32], e, &[e.seq as u8; 32], reveal_by(&c, e)).to_entry())
+        .collect();
+    assert_eq!(log.append(entries).unwrap(), 0);
+    assert_eq!(log.size(), 2);
+    let config = Config::example("BB-central-authority", NodeRole::CentralAuthority, "BB", "127.0.0.1:0");
+    let app = node::api::app_with(config.validate(dir.path().to_path_buf()).unwrap(), Some(std::sync::Arc::new(log)));
+    let res = app
+        .clone()
+        .oneshot(Request::builder().uri("/api/v1/transparency/statistics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["log_size"], 2);
+    assert_eq!(v["commitments"]["created"], 1);
+    assert_eq!(v["commitments"]["decided"], 1);
+    assert_eq!(v["secret"].as_u64().unwrap() + v["overdue"].as_u64().unwrap(), 2);
+    // The same log's tiles are served for anyone to recompute it.
+    let res =
+        app.oneshot(Request::builder().uri("/log/tile/entries/000.p/2").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

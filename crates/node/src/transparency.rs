@@ -1,0 +1,78 @@
+//! The node's own transparency log: created on first start, opened (and locked) while the
+//! node runs; commitment and reveal entries are appended here and the statistics are
+//! recomputed from what the log holds.
+
+use std::path::{Path, PathBuf};
+
+use tlog::client::{self, ClientError, OpenLog};
+use tlog::sequencer::{SequencerConfig, SequencerError};
+use tlog::storage::{DirStorage, Fetch};
+use tlog::tile::{self, TILE_WIDTH};
+
+/// A node's log.
+#[derive(Debug)]
+pub struct Transparency {
+    log: OpenLog,
+    dir: PathBuf,
+    /// The log's verifier key (`name+hexid+base64`).
+    pub verifier_key: String,
+}
+
+/// Why the log could not be opened, read or appended to.
+#[derive(Debug, thiserror::Error)]
+pub enum TransparencyError {
+    /// Opening or creating.
+    #[error("the log in {dir}: {source}")]
+    Open {
+        /// The directory.
+        dir: String,
+        /// Why.
+        source: ClientError,
+    },
+    /// Appending.
+    #[error("appending to the log: {0}")]
+    Append(#[from] SequencerError),
+    /// Reading tiles or bundles.
+    #[error("reading the log: {0}")]
+    Read(String),
+}
+
+impl Transparency {
+    /// Opens the log in `dir`, creating it with origin `origin` if it does not exist.
+    pub fn open_or_create(dir: &Path, origin: &str) -> Result<Transparency, TransparencyError> {
+        let err = |source| TransparencyError::Open { dir: dir.display().to_string(), source };
+        if !dir.join(client::KEY_FILE).exists() {
+            client::init_dir(dir, origin).map_err(err)?;
+        }
+        let log = client::open_dir(dir, SequencerConfig::default()).map_err(err)?;
+        let verifier_key = std::fs::read_to_string(dir.join(client::VKEY_FILE)).unwrap_or_default().trim().to_string();
+        Ok(Transparency { log, dir: dir.to_path_buf(), verifier_key })
+    }
+
+    /// Appends entries; returns the index of the first once they are durable. Blocks.
+    pub fn append(&self, entries: Vec<Vec<u8>>) -> Result<u64, TransparencyError> {
+        Ok(self.log.sequencer.append_batch(entries)?)
+    }
+
+    /// The log's size.
+    pub fn size(&self) -> u64 {
+        self.log.sequencer.head().0
+    }
+
+    /// Every entry of the log, read back from its entry bundles. Blocks.
+    pub fn entries(&self) -> Result<Vec<Vec<u8>>, TransparencyError> {
+        let store = DirStorage::new(&self.dir).map_err(|e| TransparencyError::Read(e.to_string()))?;
+        let size = self.size();
+        let mut out = Vec::with_capacity(size as usize);
+        for b in 0..size.div_ceil(TILE_WIDTH) {
+            let Some(path) = tile::bundle_for(b, size) else { break };
+            let data = store
+                .get(&path.path())
+                .map_err(|e| TransparencyError::Read(e.to_string()))?
+                .ok_or_else(|| TransparencyError::Read(format!("{} is missing", path.path())))?;
+            let entries = tile::parse_bundle(Some(&path), &data).map_err(|e| TransparencyError::Read(e.to_string()))?;
+            out.extend(entries.into_iter().map(<[u8]>::to_vec));
+        }
+        Ok(out)
+    }
+}

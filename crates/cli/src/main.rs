@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 mod policy_cmd;
 // (other command modules are declared below this line, one per line)
+mod evidence_cmd;
+mod keys_cmd;
 mod log_cmd;
 mod node_cmd;
 
@@ -25,6 +27,12 @@ enum Command {
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     // (other commands are added below this line, one variant each)
+    /// Keys: generate a party's signing key and age identity, show a public key file.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Evidence packages: seal files to age recipients, verify without keys, open.
+    #[command(subcommand)]
+    Evidence(evidence_cmd::EvidenceCommand),
     /// Write a working configuration for a new node (then `custodia serve`).
     Init(node_cmd::InitArgs),
     /// Run this node's server: the HTTP API and its OpenAPI document.
@@ -39,6 +47,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         // (other commands are dispatched below this line, one arm each)
+        Command::Keys(cmd) => keys_cmd::run(cmd),
+        Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Init(args) => node_cmd::init(args),
         Command::Serve(args) => node_cmd::serve(args),
         Command::Log(cmd) => log_cmd::run(cmd),

@@ -289,42 +289,74 @@ pub struct Statistics {
     pub objection_rulings: BTreeMap<String, u64>,
 }
 
+/// A log's commitments and reveals, read from its entries.
+#[derive(Debug, Default)]
+struct Read {
+    commitments: Vec<Commitment>,
+    reveals: Vec<Reveal>,
+    other: u64,
+}
+
+fn read<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Read {
+    let mut r = Read::default();
+    for e in entries {
+        if let Ok(c) = Commitment::parse(e) {
+            r.commitments.push(c);
+        } else if let Ok(x) = Reveal::parse(e) {
+            r.reveals.push(x);
+        } else {
+            r.other += 1;
+        }
+    }
+    r
+}
+
+/// Opens every reveal against the commitments; returns the opened events (in the order
+/// of the reveals) and the number of reveals that open nothing.
+fn open_all(r: &Read) -> (Vec<(Commitment, Event)>, u64) {
+    let by_hash: HashMap<[u8; 32], &Commitment> = r.commitments.iter().map(|c| (c.hash, c)).collect();
+    let mut opened = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut invalid = 0;
+    for x in &r.reveals {
+        match by_hash.get(&x.hash).map(|c| (c, x.open(c))) {
+            Some((c, Ok(event))) => {
+                // A commitment revealed twice counts once.
+                if seen.insert(c.hash) {
+                    opened.push(((*c).clone(), event));
+                }
+            }
+            _ => invalid += 1,
+        }
+    }
+    (opened, invalid)
+}
+
+/// The events opened by valid reveals among `entries`, with their commitments, in the
+/// order of the reveals.
+pub fn revealed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<(Commitment, Event)> {
+    open_all(&read(entries)).0
+}
+
 /// Recomputes a node's statistics from its log entries on `today`. An entry is overdue
 /// when `today` is after its reveal-by date, extended by any `extends-to` of the same
 /// case tag, and no valid reveal opens it.
 pub fn statistics<'a>(entries: impl IntoIterator<Item = &'a [u8]>, today: Date) -> Statistics {
-    let mut stats = Statistics::default();
-    let mut commitments: Vec<Commitment> = Vec::new();
-    let mut reveals: Vec<Reveal> = Vec::new();
-    for e in entries {
-        if let Ok(c) = Commitment::parse(e) {
-            commitments.push(c);
-        } else if let Ok(r) = Reveal::parse(e) {
-            reveals.push(r);
-        } else {
-            stats.other_entries += 1;
-        }
-    }
+    let r = read(entries);
+    let mut stats = Statistics { other_entries: r.other, ..Statistics::default() };
     let mut extended: HashMap<(&str, &str), Date> = HashMap::new();
-    for c in &commitments {
+    for c in &r.commitments {
         *stats.commitments.entry(c.kind.clone()).or_default() += 1;
         if let Some(d) = c.extends_to {
             let e = extended.entry((c.node.as_str(), c.case_tag.as_str())).or_insert(d);
             *e = (*e).max(d);
         }
     }
-    let by_hash: HashMap<[u8; 32], &Commitment> = commitments.iter().map(|c| (c.hash, c)).collect();
-    let mut opened: HashMap<[u8; 32], Event> = HashMap::new();
-    for r in &reveals {
-        match by_hash.get(&r.hash).map(|c| r.open(c)) {
-            Some(Ok(event)) => {
-                opened.insert(r.hash, event);
-            }
-            _ => stats.invalid_reveals += 1,
-        }
-    }
-    for c in &commitments {
-        if opened.contains_key(&c.hash) {
+    let (opened, invalid) = open_all(&r);
+    stats.invalid_reveals = invalid;
+    let opened_hashes: std::collections::HashSet<[u8; 32]> = opened.iter().map(|(c, _)| c.hash).collect();
+    for c in &r.commitments {
+        if opened_hashes.contains(&c.hash) {
             stats.revealed += 1;
             continue;
         }
@@ -335,7 +367,7 @@ pub fn statistics<'a>(entries: impl IntoIterator<Item = &'a [u8]>, today: Date) 
             stats.secret += 1;
         }
     }
-    for event in opened.values() {
+    for (_, event) in &opened {
         match &event.body {
             EventBody::Created { measure, requesting_state, .. } => {
                 *stats.requests_by_measure.entry(measure.id().into()).or_default() += 1;

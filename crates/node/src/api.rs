@@ -297,6 +297,8 @@ pub fn app_with(config: Resolved, log: Option<Arc<crate::transparency::Transpare
     let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log };
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
+        .route("/", axum::routing::get(crate::ui::public))
+        .route("/static/{*path}", axum::routing::get(crate::ui::asset))
         .route("/healthz", axum::routing::get(healthz))
         .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))
         .route("/log/tile/{*rest}", axum::routing::get(crate::log::tile))

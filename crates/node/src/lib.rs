@@ -11,6 +11,7 @@ pub mod config;
 pub mod log;
 pub mod problem;
 pub mod transparency;
+pub mod ui;
 
 pub use config::{Config, ConfigError, NodeRole, Resolved};
 

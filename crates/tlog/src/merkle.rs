@@ -180,9 +180,13 @@ pub fn inclusion_proof_len(index: u64, size: u64) -> usize {
 }
 
 fn decompose_inclusion(index: u64, size: u64) -> (u32, u32) {
+    if size == 0 {
+        return (0, 0);
+    }
     // inner: levels where the path to `index` and to `size - 1` differ.
     let inner = 64 - (index ^ (size - 1)).leading_zeros();
-    let border = (index >> inner).count_ones();
+    // `inner` may be 64 (index and size - 1 differ in the top bit): nothing is left.
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner, border)
 }
 

@@ -142,3 +142,19 @@ fn every_proof_of_the_reference_tree_verifies_and_a_flipped_bit_fails() {
         }
     }
 }
+
+/// Found by the `proof` fuzz target: sizes whose top bits differ made a shift overflow.
+#[test]
+fn extreme_sizes_are_refused_not_panicked_on() {
+    let h = Hash::empty_root();
+    for (a, b) in
+        [(0, u64::MAX), (1 << 63, u64::MAX), (u64::MAX - 1, u64::MAX), ((1 << 63) - 1, 1 << 63), (u64::MAX, 0)]
+    {
+        let _ = merkle::verify_inclusion(&h, a, b, &[h; 3], &h);
+        let _ = merkle::verify_consistency(a, b, &h, &h, &[h; 3]);
+        let _ = merkle::consistency_proof_len(a, b);
+        let _ = merkle::inclusion_proof_len(a, b);
+    }
+    assert!(merkle::verify_consistency(1 << 63, u64::MAX, &h, &h, &[h]).is_err());
+    assert_eq!(merkle::inclusion_proof_len(0, 0), 0);
+}

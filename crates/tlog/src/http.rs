@@ -51,3 +51,22 @@ impl Fetch for HttpFetch {
         }
     }
 }
+
+/// Submits an `add-checkpoint` request body to a witness at `submission_prefix` and
+/// classifies the answer (see [`crate::witness::classify_response`]): cosignature lines,
+/// another old size to retry with, a root mismatch (409/422), or retry later (429).
+pub fn add_checkpoint(
+    client: &reqwest::blocking::Client,
+    submission_prefix: &str,
+    body: &[u8],
+) -> Result<crate::witness::WitnessOutcome, StorageError> {
+    let url = format!("{}/add-checkpoint", submission_prefix.trim_end_matches('/'));
+    let err = |message: String| StorageError::ObjectStore { op: "POST", key: url.clone(), message };
+    let resp = client.post(&url).body(body.to_vec()).send().map_err(|e| err(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let content_type =
+        resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut out = Vec::new();
+    resp.take(1 << 20).read_to_end(&mut out).map_err(|e| err(e.to_string()))?;
+    Ok(crate::witness::classify_response(status, content_type.as_deref(), &out))
+}

@@ -225,3 +225,45 @@ fn tile_paths_written_by_the_sequencer_are_canonical() {
     assert!(store.get("tile/2/000.p/1").unwrap().is_some());
     assert!(store.get("tile/entries/273.p/112").unwrap().is_some());
 }
+
+#[test]
+fn a_new_checkpoint_is_published_at_least_every_second_while_entries_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(DirStorage::new(dir.path()).unwrap());
+    let seq = Arc::new(open(store.clone()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            let (seq, stop) = (seq.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    seq.append(entry(t, i)).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut last_change = start;
+    let mut last = Vec::new();
+    let mut longest = std::time::Duration::ZERO;
+    let mut changes = 0;
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let cp = store.get(CHECKPOINT).unwrap().unwrap();
+        if cp != last {
+            longest = longest.max(last_change.elapsed());
+            last_change = std::time::Instant::now();
+            last = cp;
+            changes += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    longest = longest.max(last_change.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(changes >= 3, "only {changes} checkpoints seen in 3 s");
+    assert!(longest < std::time::Duration::from_secs(1), "a gap of {longest:?} between checkpoints");
+}

@@ -15,17 +15,46 @@ pub mod ui;
 
 pub use config::{Config, ConfigError, NodeRole, Resolved};
 
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its log.
+    #[error(transparent)]
+    Log(#[from] transparency::TransparencyError),
+    /// Its listening socket.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving.
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
 /// Serves `config`'s node until SIGTERM or Ctrl-C, then finishes the requests in flight.
-pub async fn serve(config: Resolved) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+/// Opens (or creates) the node's log first.
+pub async fn serve(config: Resolved) -> Result<(), StartError> {
+    let log_dir = config.base.join(&config.config.storage.log_dir);
+    let origin = format!("{}.custodia", config.config.node.name);
+    let log = tokio::task::spawn_blocking(move || transparency::Transparency::open_or_create(&log_dir, &origin))
+        .await
+        .map_err(|e| StartError::Serve(std::io::Error::other(e)))??;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
     tracing::info!(addr = %config.listen, node = %config.config.node.name, "listening");
+    let local = listener.local_addr().map_err(StartError::Serve)?;
     eprintln!(
-        "custodia node {} ({}) listening on http://{}",
+        "custodia node {} ({}) listening on http://{local}; log key {}",
         config.config.node.name,
         config.config.node.role.id(),
-        listener.local_addr()?
+        log.verifier_key
     );
-    axum::serve(listener, api::app(config)).with_graceful_shutdown(shutdown_signal()).await
+    let app = api::app_with(config, Some(std::sync::Arc::new(log)));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)
 }
 
 async fn shutdown_signal() {

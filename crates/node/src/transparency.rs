@@ -22,7 +22,7 @@ pub struct Transparency {
 #[derive(Debug, thiserror::Error)]
 pub enum TransparencyError {
     /// Opening or creating.
-    #[error("the log in {dir}: {source}")]
+    #[error("opening the log in {dir}")]
     Open {
         /// The directory.
         dir: String,

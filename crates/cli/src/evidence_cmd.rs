@@ -99,10 +99,16 @@ fn read_public(path: &Path) -> anyhow::Result<PublicIdentity> {
 pub fn run(cmd: EvidenceCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EvidenceCommand::Seal { to, sign, out, inputs } => {
-            let recipients = to
-                .iter()
-                .map(|r| if r.starts_with("age1") { Ok(r.clone()) } else { read_public(Path::new(r)).map(|p| p.recipient) })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let recipients =
+                to.iter()
+                    .map(|r| {
+                        if r.starts_with("age1") {
+                            Ok(r.clone())
+                        } else {
+                            read_public(Path::new(r)).map(|p| p.recipient)
+                        }
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
             let key_text = seal::zeroize::Zeroizing::new(
                 std::fs::read_to_string(&sign).with_context(|| format!("{}: cannot read", sign.display()))?,
             );

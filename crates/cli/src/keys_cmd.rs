@@ -37,7 +37,10 @@ pub enum KeysCommand {
 
 /// Seconds since the Unix epoch, now.
 pub fn now() -> anyhow::Result<u64> {
-    Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("the clock is before 1970")?.as_secs())
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs())
 }
 
 /// Runs a key command.

@@ -145,17 +145,13 @@ pub struct Input {
 /// folder name followed by their relative path. Names must be unique.
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, EvidenceError> {
     fn walk(dir: &Path, prefix: &str, out: &mut Vec<Input>) -> Result<(), EvidenceError> {
-        let mut entries = fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(io_err(dir))?;
+        let mut entries =
+            fs::read_dir(dir).map_err(io_err(dir))?.collect::<Result<Vec<_>, _>>().map_err(io_err(dir))?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let path = e.path();
-            let name = e
-                .file_name()
-                .into_string()
-                .map_err(|n| EvidenceError::InputName(format!("{n:?} is not UTF-8")))?;
+            let name =
+                e.file_name().into_string().map_err(|n| EvidenceError::InputName(format!("{n:?} is not UTF-8")))?;
             let name = format!("{prefix}/{name}");
             let ty = e.file_type().map_err(io_err(&path))?;
             if ty.is_dir() {
@@ -488,6 +484,32 @@ pub fn verify(pkg: &Path, signer: &PublicIdentity, progress: &mut dyn Progress) 
     Ok(m)
 }
 
+/// Decrypts an age file from `input` into `output` with the first matching identity,
+/// returning the plaintext length. On failure the message says what age refused; bytes
+/// already written to `output` are not authenticated and must be discarded.
+pub fn decrypt_to<R: Read, W: Write + ?Sized>(
+    input: R,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+    output: &mut W,
+    progress: &mut dyn Progress,
+) -> Result<u64, String> {
+    let d = age::Decryptor::new_buffered(io::BufReader::with_capacity(64 << 10, input)).map_err(|e| e.to_string())?;
+    let mut r = d.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        output.write_all(&buf[..k]).map_err(|e| format!("writing the plaintext: {e}"))?;
+        total += k as u64;
+        progress.advance(k as u64);
+    }
+}
+
 /// Decrypts one file into a temporary file in `dir`, checking both hashes.
 fn open_file(
     pkg: &Path,
@@ -497,7 +519,8 @@ fn open_file(
     progress: &mut dyn Progress,
 ) -> Result<tempfile::NamedTempFile, EvidenceError> {
     let path = age_path(pkg, &f.name);
-    let tmp = tempfile::Builder::new().prefix(".custodia-open-").suffix(".partial").tempfile_in(dir).map_err(io_err(dir))?;
+    let tmp =
+        tempfile::Builder::new().prefix(".custodia-open-").suffix(".partial").tempfile_in(dir).map_err(io_err(dir))?;
     let out = tmp.as_file().try_clone().map_err(io_err(tmp.path()))?;
     let tmp_path = tmp.path().to_path_buf();
     std::thread::scope(|s| {
@@ -507,29 +530,10 @@ fn open_file(
         let writer = s.spawn(|| recv_hash_write(prx, out, &tmp_path));
         let decrypted = (|| -> Result<(), String> {
             let input = ChannelReader { rx: crx, buf: Vec::new(), at: 0 };
-            let d = age::Decryptor::new_buffered(io::BufReader::with_capacity(64 << 10, input))
-                .map_err(|e| e.to_string())?;
-            let mut r = d.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| e.to_string())?;
-            loop {
-                let mut buf = vec![0u8; BUF];
-                let mut filled = 0;
-                while filled < BUF {
-                    match r.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(k) => filled += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-                if filled == 0 {
-                    return Ok(());
-                }
-                buf.truncate(filled);
-                progress.advance(filled as u64);
-                ptx.send(buf).map_err(|_| "the writer thread stopped".to_string())?;
-            }
+            let mut sink = ChannelWriter { tx: ptx, buf: Vec::with_capacity(BUF) };
+            decrypt_to(input, identities, &mut sink, progress)?;
+            sink.flush_block().map_err(|e| e.to_string())
         })();
-        drop(ptx);
         let ciphertext = join(reader)?;
         let plaintext = join(writer);
         if let Some(what) = compare((f.age_size, &f.age_sha256), ciphertext) {
@@ -597,7 +601,10 @@ pub fn open(
 
 /// Reads the identities of an age identity file (custodia `.key` or `age-keygen` output).
 pub fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, EvidenceError> {
-    let bad = |msg: String| EvidenceError::Io { path: path.to_path_buf(), source: io::Error::new(io::ErrorKind::InvalidData, msg) };
+    let bad = |msg: String| EvidenceError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, msg),
+    };
     let text = fs::read(path).map_err(io_err(path))?;
     let file = age::IdentityFile::from_buffer(&text[..]).map_err(|e| bad(format!("not an age identity file: {e}")))?;
     let ids = file.into_identities().map_err(|e| bad(format!("unusable identity: {e}")))?;

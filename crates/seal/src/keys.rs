@@ -206,8 +206,9 @@ impl FromStr for VerifierKey {
 
     fn from_str(s: &str) -> Result<Self, KeyError> {
         let bad = |m: &str| KeyError::InvalidVerifierKey(m.to_string());
-        let mut parts = s.split('+');
-        let (Some(name), Some(id), Some(key), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        // The base64 key may itself contain '+': split off the name and ID only.
+        let mut parts = s.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected name+keyid+key"));
         };
         check_name(name)?;
@@ -272,8 +273,8 @@ impl PublicIdentity {
         if lines.next() != Some(PUB_HEADER) {
             return Err(bad(format!("the first line is not {PUB_HEADER:?}")));
         }
-        let mut fields = Fields::parse(lines, &["name", "verifier", "recipient", "not-before", "not-after"])
-            .map_err(|e| bad(e))?;
+        let mut fields =
+            Fields::parse(lines, &["name", "verifier", "recipient", "not-before", "not-after"]).map_err(bad)?;
         let name = fields.take("name");
         let verifier: VerifierKey = fields.take("verifier").parse()?;
         if verifier.name() != name {
@@ -341,7 +342,11 @@ impl SecretIdentity {
 
     /// The Ed25519 verifier key.
     pub fn verifier(&self) -> VerifierKey {
-        VerifierKey { name: self.name.clone(), id: KeyId::compute(&self.name, &self.signing.verifying_key()), key: self.signing.verifying_key() }
+        VerifierKey {
+            name: self.name.clone(),
+            id: KeyId::compute(&self.name, &self.signing.verifying_key()),
+            key: self.signing.verifying_key(),
+        }
     }
 
     /// The age identity.
@@ -412,16 +417,12 @@ impl SecretIdentity {
         let na = parse_time(&get("not-after")?).map_err(|e| bad(format!("not-after: {e}")))?;
         let seed = get("signing-key")?;
         let raw = Zeroizing::new(B64.decode(seed.as_bytes()).map_err(|_| bad("the signing key is not base64".into()))?);
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            raw.as_slice().try_into().map_err(|_| bad("the signing key is not 32 bytes".into()))?,
-        );
+        let seed: Zeroizing<[u8; 32]> =
+            Zeroizing::new(raw.as_slice().try_into().map_err(|_| bad("the signing key is not 32 bytes".into()))?);
         let age_line = age_line.ok_or_else(|| bad("no AGE-SECRET-KEY-1 line".into()))?;
         let age = age::x25519::Identity::from_str(age_line).map_err(|e| bad(format!("age identity: {e}")))?;
-        let created = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# created: "))
-            .and_then(|v| parse_time(v).ok())
-            .unwrap_or(nb);
+        let created =
+            text.lines().find_map(|l| l.strip_prefix("# created: ")).and_then(|v| parse_time(v).ok()).unwrap_or(nb);
         Ok(Self { name, signing: SigningKey::from_bytes(&seed), age, validity: Validity::new(nb, na)?, created })
     }
 }

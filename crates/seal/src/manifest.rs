@@ -174,8 +174,10 @@ impl Manifest {
             .parse::<VerifierKey>()
             .map_err(|e| err(n, e.to_string()))?;
         let (n, l) = lines.next().ok_or_else(|| err(3, "missing created line".into()))?;
-        let created = crate::keys::parse_time(l.strip_prefix("created: ").ok_or_else(|| err(n, "expected created: SECONDS".into()))?)
-            .map_err(|e| err(n, e))?;
+        let created = crate::keys::parse_time(
+            l.strip_prefix("created: ").ok_or_else(|| err(n, "expected created: SECONDS".into()))?,
+        )
+        .map_err(|e| err(n, e))?;
         let mut recipients = Vec::new();
         while let Some((n, l)) = lines.next_if(|(_, l)| l.starts_with("recipient: ")) {
             let r = &l["recipient: ".len()..];
@@ -217,7 +219,10 @@ impl Manifest {
         let (body, sigs) = note::split(text)?;
         let m = Self::parse_body(body)?;
         if m.sealer != signer.verifier {
-            return Err(ManifestError::SignerMismatch { expected: signer.verifier.to_string(), got: m.sealer.to_string() });
+            return Err(ManifestError::SignerMismatch {
+                expected: signer.verifier.to_string(),
+                got: m.sealer.to_string(),
+            });
         }
         if !note::verified_by(body, &sigs, &signer.verifier) {
             return Err(ManifestError::BadSignature(signer.verifier.to_string()));

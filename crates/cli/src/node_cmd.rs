@@ -33,8 +33,8 @@ pub struct ServeArgs {
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
-    let Some(role) = node::NodeRole::parse(&args.role) else {
-        let known: Vec<&str> = node::NodeRole::ALL.iter().map(|(id, _)| *id).collect();
+    let Some(role) = node::PartyRole::parse(&args.role) else {
+        let known: Vec<&str> = node::PartyRole::ALL.iter().map(|(id, _)| *id).collect();
         bail!("--role {:?} is not a node role: expected one of {}", args.role, known.join(", "));
     };
     let name = args.name.unwrap_or_else(|| format!("{}-{}", args.state, role.id().replace('_', "-")));

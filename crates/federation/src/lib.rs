@@ -57,6 +57,28 @@ impl PartyRole {
     }
 }
 
+impl std::fmt::Display for PartyRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl serde::Serialize for PartyRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PartyRole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PartyRole, D::Error> {
+        let s = String::deserialize(d)?;
+        PartyRole::parse(&s).ok_or_else(|| {
+            let known: Vec<&str> = PartyRole::ALL.iter().map(|(id, _)| *id).collect();
+            serde::de::Error::custom(format!("unknown role {s:?}: expected one of {}", known.join(", ")))
+        })
+    }
+}
+
 /// One signing key of a party, with the days it is valid (inclusive).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartyKey {

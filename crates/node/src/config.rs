@@ -10,42 +10,8 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 use treaty::StateCode;
 
-/// What kind of participant a node is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeRole {
-    /// A State's central authority (UNCC 40(13)).
-    CentralAuthority,
-    /// A State's 24/7 point of contact (UNCC 41).
-    PointOfContact,
-    /// A court.
-    Court,
-    /// A service provider.
-    Provider,
-    /// An oversight body.
-    Oversight,
-}
-
-impl NodeRole {
-    /// Every role, as written in the configuration.
-    pub const ALL: [(&'static str, NodeRole); 5] = [
-        ("central_authority", NodeRole::CentralAuthority),
-        ("point_of_contact", NodeRole::PointOfContact),
-        ("court", NodeRole::Court),
-        ("provider", NodeRole::Provider),
-        ("oversight", NodeRole::Oversight),
-    ];
-
-    /// Parses a role as written in the configuration.
-    pub fn parse(s: &str) -> Option<NodeRole> {
-        NodeRole::ALL.iter().find(|(id, _)| *id == s).map(|(_, r)| *r)
-    }
-
-    /// The role as written in the configuration.
-    pub fn id(self) -> &'static str {
-        NodeRole::ALL.iter().find(|(_, r)| *r == self).map_or("?", |(id, _)| id)
-    }
-}
+/// What kind of participant a node is: the federation directory's party role.
+pub use federation::PartyRole;
 
 /// `[node]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,7 +20,7 @@ pub struct NodeSection {
     /// The node's name in the federation (`BB-central-authority`).
     pub name: String,
     /// What kind of participant it is.
-    pub role: NodeRole,
+    pub role: PartyRole,
     /// The State it belongs to (ISO 3166-1 alpha-2).
     pub state: String,
 }
@@ -200,7 +166,7 @@ impl Config {
     }
 
     /// A working configuration for a new node.
-    pub fn example(name: &str, role: NodeRole, state: &str, listen: &str) -> Config {
+    pub fn example(name: &str, role: PartyRole, state: &str, listen: &str) -> Config {
         Config {
             node: NodeSection { name: name.into(), role, state: state.into() },
             http: HttpSection { listen: listen.into() },

@@ -13,7 +13,7 @@ pub mod problem;
 pub mod transparency;
 pub mod ui;
 
-pub use config::{Config, ConfigError, NodeRole, Resolved};
+pub use config::{Config, ConfigError, PartyRole, Resolved};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]

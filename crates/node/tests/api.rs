@@ -3,12 +3,12 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use node::{Config, NodeRole};
+use node::{Config, PartyRole};
 use serde_json::Value;
 use tower::ServiceExt;
 
 fn app() -> axum::Router {
-    let config = Config::example("BB-central-authority", NodeRole::CentralAuthority, "BB", "127.0.0.1:0");
+    let config = Config::example("BB-central-authority", PartyRole::CentralAuthority, "BB", "127.0.0.1:0");
     node::api::app(config.validate(std::path::PathBuf::new()).unwrap())
 }
 
@@ -101,10 +101,10 @@ fn bad_configuration_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.toml");
     let write = |s: &str| std::fs::write(&path, s).unwrap();
-    let good = Config::example("AA-court", NodeRole::Court, "AA", "127.0.0.1:8080").to_toml();
+    let good = Config::example("AA-court", PartyRole::Court, "AA", "127.0.0.1:8080").to_toml();
     write(&good);
     let ok = Config::load(&path).unwrap();
-    assert_eq!(ok.config.node.role, NodeRole::Court);
+    assert_eq!(ok.config.node.role, PartyRole::Court);
     write(&good.replace("role = \"court\"", "role = \"judge\""));
     let e = Config::load(&path).unwrap_err();
     assert_eq!(e.key, "node.role");
@@ -131,7 +131,7 @@ async fn log_is_served_as_tlog_tiles() {
         panic!("the tlog fixture is missing at {}", src.display());
     }
     copy_dir(&src, &dir.path().join("data/log"));
-    let config = Config::example("BB-central-authority", NodeRole::CentralAuthority, "BB", "127.0.0.1:0");
+    let config = Config::example("BB-central-authority", PartyRole::CentralAuthority, "BB", "127.0.0.1:0");
     let app = node::api::app(config.validate(dir.path().to_path_buf()).unwrap());
     let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
     let res = app.clone().oneshot(get("/log/checkpoint")).await.unwrap();
@@ -204,7 +204,7 @@ async fn statistics_are_recomputed_from_the_log() {
         .collect();
     assert_eq!(log.append(entries).unwrap(), 0);
     assert_eq!(log.size(), 2);
-    let config = Config::example("BB-central-authority", NodeRole::CentralAuthority, "BB", "127.0.0.1:0");
+    let config = Config::example("BB-central-authority", PartyRole::CentralAuthority, "BB", "127.0.0.1:0");
     let app = node::api::app_with(config.validate(dir.path().to_path_buf()).unwrap(), Some(std::sync::Arc::new(log)));
     let res = app
         .clone()

@@ -23,3 +23,5 @@ pub mod storage;
 pub mod tile;
 pub mod tiles;
 pub mod witness;
+#[cfg(feature = "witness-server")]
+pub mod witness_server;

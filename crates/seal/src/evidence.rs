@@ -37,12 +37,12 @@ const DEPTH: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        source: io::Error,
+        /// The error (part of this error's message, so not chained as a source).
+        err: io::Error,
     },
     /// An input cannot be sealed under its name.
     #[error("input {0}")]
@@ -66,12 +66,12 @@ pub enum EvidenceError {
     #[error("{0}: already exists, refusing to overwrite")]
     OutputExists(PathBuf),
     /// The manifest is missing, malformed, or does not verify.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Manifest {
         /// The manifest file.
         path: PathBuf,
-        /// What is wrong.
-        source: ManifestError,
+        /// What is wrong (part of this error's message, so not chained as a source).
+        err: ManifestError,
     },
     /// A file listed in the manifest is missing from the package.
     #[error("{0}: listed in the manifest but missing from the package")]
@@ -112,7 +112,7 @@ pub enum EvidenceError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> EvidenceError + '_ {
-    move |source| EvidenceError::Io { path: path.to_path_buf(), source }
+    move |err| EvidenceError::Io { path: path.to_path_buf(), err }
 }
 
 /// Receives progress: the total number of bytes, then increments.
@@ -406,12 +406,12 @@ pub fn read_manifest(pkg: &Path, signer: &PublicIdentity) -> Result<Manifest, Ev
     let path = pkg.join(MANIFEST);
     let meta = fs::metadata(&path).map_err(io_err(&path))?;
     if meta.len() > crate::note::MAX_NOTE_LEN as u64 {
-        return Err(EvidenceError::Manifest { path, source: crate::note::NoteError::TooLong.into() });
+        return Err(EvidenceError::Manifest { path, err: crate::note::NoteError::TooLong.into() });
     }
     let bytes = fs::read(&path).map_err(io_err(&path))?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| EvidenceError::Manifest { path: path.clone(), source: crate::note::NoteError::NotText.into() })?;
-    Manifest::parse_signed(&text, signer).map_err(|source| EvidenceError::Manifest { path, source })
+        .map_err(|_| EvidenceError::Manifest { path: path.clone(), err: crate::note::NoteError::NotText.into() })?;
+    Manifest::parse_signed(&text, signer).map_err(|err| EvidenceError::Manifest { path, err })
 }
 
 /// Checks that the package's `files/` folder holds exactly the manifest's files.
@@ -603,7 +603,7 @@ pub fn open(
 pub fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, EvidenceError> {
     let bad = |msg: String| EvidenceError::Io {
         path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidData, msg),
+        err: io::Error::new(io::ErrorKind::InvalidData, msg),
     };
     let text = fs::read(path).map_err(io_err(path))?;
     let file = age::IdentityFile::from_buffer(&text[..]).map_err(|e| bad(format!("not an age identity file: {e}")))?;

@@ -183,7 +183,7 @@ fn flipped_manifest_byte_and_signature_byte() {
     fs::write(&mpath, &b).unwrap();
     for r in [fx.verify(), fx.open()] {
         let e = r.unwrap_err();
-        assert!(matches!(e, EvidenceError::Manifest { source: ManifestError::BadSignature(_), .. }), "{e}");
+        assert!(matches!(e, EvidenceError::Manifest { err: ManifestError::BadSignature(_), .. }), "{e}");
         assert!(e.to_string().contains("MANIFEST: manifest signature does not verify"), "{e}");
     }
     // A character of the signature (kept valid base64).
@@ -193,7 +193,7 @@ fn flipped_manifest_byte_and_signature_byte() {
     fs::write(&mpath, &b).unwrap();
     for r in [fx.verify(), fx.open()] {
         let e = r.unwrap_err();
-        assert!(matches!(e, EvidenceError::Manifest { source: ManifestError::BadSignature(_), .. }), "{e}");
+        assert!(matches!(e, EvidenceError::Manifest { err: ManifestError::BadSignature(_), .. }), "{e}");
     }
     // Garbage where the signature line should be.
     fs::write(&mpath, orig.replace("\u{2014} provider ", "- provider ")).unwrap();
@@ -250,7 +250,7 @@ fn wrong_signer_and_wrong_identity() {
     let fx = fixture();
     let impostor = key("provider");
     let e = evidence::verify(&fx.pkg, &impostor.public(), &mut NoProgress).unwrap_err();
-    assert!(matches!(e, EvidenceError::Manifest { source: ManifestError::SignerMismatch { .. }, .. }), "{e}");
+    assert!(matches!(e, EvidenceError::Manifest { err: ManifestError::SignerMismatch { .. }, .. }), "{e}");
     let out = fx.dir.path().join("out");
     let stranger: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(key("x").age_identity().clone())];
     let e = evidence::open(&fx.pkg, &stranger, &fx.signer(), &out, &mut NoProgress).unwrap_err();
@@ -339,5 +339,5 @@ fn manifest_validity_of_the_sealer_key() {
     let mut p = fx.signer();
     p.validity = Validity::new(T0 - 100, T0).unwrap();
     let e = evidence::verify(&fx.pkg, &p, &mut NoProgress).unwrap_err();
-    assert!(matches!(e, EvidenceError::Manifest { source: ManifestError::SealerKeyNotValid { .. }, .. }), "{e}");
+    assert!(matches!(e, EvidenceError::Manifest { err: ManifestError::SealerKeyNotValid { .. }, .. }), "{e}");
 }

@@ -47,6 +47,11 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(args.dir.join("data")).with_context(|| format!("creating {}", args.dir.display()))?;
     std::fs::write(&path, config.to_toml()).with_context(|| format!("writing {}", path.display()))?;
+    let profiles = args.dir.join(&config.storage.profiles);
+    if !profiles.exists() {
+        std::fs::write(&profiles, node::DEFAULT_PROFILES).with_context(|| format!("writing {}", profiles.display()))?;
+        println!("wrote {} (example States' legal profiles: edit them)", profiles.display());
+    }
     println!("wrote {}", path.display());
     println!("start it with: custodia serve --config {}", path.display());
     Ok(ExitCode::SUCCESS)

@@ -298,6 +298,7 @@ pub fn app_with(config: Resolved, log: Option<Arc<crate::transparency::Transpare
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/", axum::routing::get(crate::ui::public))
+        .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
         .route("/healthz", axum::routing::get(healthz))
         .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))

@@ -49,6 +49,8 @@ pub struct StorageSection {
     pub blobs: String,
     /// The transparency log's directory.
     pub log_dir: String,
+    /// The States' legal profiles (`{"instruments": ..., "states": ...}` as in a case file).
+    pub profiles: String,
 }
 
 impl Default for StorageSection {
@@ -57,6 +59,7 @@ impl Default for StorageSection {
             database: "sqlite://data/custodia.db".into(),
             blobs: "data/blobs".into(),
             log_dir: "data/log".into(),
+            profiles: "profiles.json".into(),
         }
     }
 }
@@ -180,7 +183,7 @@ impl Config {
         let mut out =
             String::from("# custodia node configuration. Environment variables CUSTODIA_SECTION__KEY override it.\n\n");
         out.push_str(&format!(
-            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
+            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\nprofiles = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
             self.node.name,
             self.node.role.id(),
             self.node.state,
@@ -188,6 +191,7 @@ impl Config {
             self.storage.database,
             self.storage.blobs,
             self.storage.log_dir,
+            self.storage.profiles,
             self.limits.max_json_bytes,
             self.limits.max_upload_bytes
         ));

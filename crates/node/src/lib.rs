@@ -8,10 +8,14 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod draft;
 pub mod log;
 pub mod problem;
 pub mod transparency;
 pub mod ui;
+
+/// Example legal profiles (the fictional States of the sample cases) for a new node.
+pub const DEFAULT_PROFILES: &str = include_str!("../defaults/profiles.json");
 
 pub use config::{Config, ConfigError, PartyRole, Resolved};
 

@@ -50,7 +50,8 @@ struct PublicPage {
     checkpoint: Option<String>,
 }
 
-fn page(html: String) -> Response {
+/// An HTML response with the page headers (CSP and friends).
+pub fn page(html: String) -> Response {
     let mut res = Html(html).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

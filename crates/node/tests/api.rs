@@ -222,3 +222,68 @@ async fn statistics_are_recomputed_from_the_log() {
         app.oneshot(Request::builder().uri("/log/tile/entries/000.p/2").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+fn app_in(dir: &std::path::Path) -> axum::Router {
+    std::fs::write(dir.join("profiles.json"), node::DEFAULT_PROFILES).unwrap();
+    let config = Config::example("AA-central-authority", PartyRole::CentralAuthority, "AA", "127.0.0.1:0");
+    node::api::app(config.validate(dir.to_path_buf()).unwrap())
+}
+
+async fn text(app: axum::Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let res = app.oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    (status, headers, String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+}
+
+/// The drafting page works without JavaScript (the form posts, the page comes back with
+/// the decision and each ground next to its field) and with htmx (only the panel, plus
+/// the notes out of band).
+#[tokio::test]
+async fn drafting_form_shows_each_ground_next_to_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_in(dir.path());
+    let (status, headers, html) =
+        text(app.clone(), Request::builder().uri("/draft").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-security-policy"], node::ui::CSP);
+    assert!(html.contains("<label for=\"f-offence-max_penalty_years\">"), "every input has a label");
+    let form = "requesting_state=CC&requested_state=BB&instrument=uncc&measure=stored_data&offence.conduct=criticism_of_government&offence.max_penalty_years=5&data.categories=content&facts=Posts+online";
+    let post = |hx: bool| {
+        let mut b =
+            Request::builder().method("POST").uri("/draft").header("content-type", "application/x-www-form-urlencoded");
+        if hx {
+            b = b.header("hx-request", "true");
+        }
+        b.body(Body::from(form)).unwrap()
+    };
+    let (status, _, html) = text(app.clone(), post(false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Decision if sent today: <strong>refused</strong>"), "{html}");
+    // The ground sits next to the conduct field, with its article.
+    let conduct_notes = html.split("id=\"n-offence-conduct\"").nth(1).unwrap().split("</div>").next().unwrap();
+    assert!(conduct_notes.contains("[UNCC 6(2), 40(22)]"), "{conduct_notes}");
+    let ja_notes = html.split("id=\"n-judicial_authorization\"").nth(1).unwrap().split("</div>").next().unwrap();
+    assert!(ja_notes.contains("incomplete"), "{ja_notes}");
+    assert!(html.contains("value=\"criticism_of_government\" checked"), "the form keeps what was entered");
+    let (_, _, panel) = text(app.clone(), post(true)).await;
+    assert!(!panel.contains("<html"), "htmx gets the panel only");
+    assert!(panel.contains("hx-swap-oob=\"true\""));
+    assert!(
+        panel
+            .contains("id=\"n-offence-conduct\" class=\"notes\" hx-swap-oob=\"true\"><p class=\"note level-refused\">")
+    );
+    // Input the schema rejects is shown next to its field too.
+    let bad = Request::builder()
+        .method("POST")
+        .uri("/draft")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("requesting_state=AA&requested_state=AA&measure=stored_data&duration_days=0"))
+        .unwrap();
+    let (_, _, html) = text(app, bad).await;
+    let notes = |field: &str| {
+        html.split(&format!("id=\"n-{field}\"")).nth(1).unwrap().split("</div>").next().unwrap().to_string()
+    };
+    assert!(notes("requested_state").contains("must differ from request.requesting_state"), "{html}");
+    assert!(notes("instrument").contains("required key is missing"));
+    assert!(notes("duration_days").contains("must be at least 1"));
+}

@@ -291,34 +291,61 @@ impl Validator {
             }
         }
         self.require(&root, members, &["as_of", "states", "request"]);
+        // The cross-field rules are checked on what the file says even when other
+        // problems were found, so that every problem is reported at once.
+        let ok = self.cross_checks(members, states.as_ref());
         let (as_of, states, request) = (as_of?, states?, request?);
-        if !instruments_ok {
+        if !instruments_ok || !ok {
             return None;
         }
+        Some(Case { as_of, entry_into_force, states, request })
+    }
+
+    /// POLICY.md's rules beyond the schema: both States profiled, requesting and
+    /// requested differ, `data.from` not after `data.to`. Reads the raw request, so they
+    /// are reported alongside any schema problem.
+    fn cross_checks(&mut self, members: Members<'_, '_>, states: Option<&BTreeMap<StateCode, Profile>>) -> bool {
+        let Some(Value::Object(req)) = members.iter().find(|(k, _)| k == "request").map(|(_, v)| v) else {
+            return true;
+        };
+        let field = |name: &str| req.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let code = |name: &str| match field(name) {
+            Some(Value::String(s)) => StateCode::parse(s),
+            _ => None,
+        };
         let mut ok = true;
-        let req_path = root.key("request");
-        for (key, code) in
-            [("requesting_state", request.requesting_state), ("requested_state", request.requested_state)]
-        {
-            if !states.contains_key(&code) {
+        let req_path = Path::ROOT.key("request");
+        let (from_state, to_state) = (code("requesting_state"), code("requested_state"));
+        for (key, code) in [("requesting_state", from_state), ("requested_state", to_state)] {
+            if let (Some(code), Some(states)) = (code, states)
+                && !states.contains_key(&code)
+            {
                 self.problem(&req_path.key(key), format!("State \"{code}\" has no profile in states"));
                 ok = false;
             }
         }
-        if request.requesting_state == request.requested_state {
+        if let (Some(a), Some(b)) = (from_state, to_state)
+            && a == b
+        {
             self.problem(
                 &req_path.key("requested_state"),
-                format!("must differ from request.requesting_state (both are \"{}\")", request.requested_state),
+                format!("must differ from request.requesting_state (both are \"{b}\")"),
             );
             ok = false;
         }
-        if let Some(Data { from: Some(from), to: Some(to), .. }) = &request.data
-            && from > to
-        {
-            self.problem(&req_path.key("data").key("from"), format!("{from} is after request.data.to ({to})"));
-            ok = false;
+        if let Some(Value::Object(data)) = field("data") {
+            let date = |name: &str| match data.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
+                Some(Value::String(s)) => treaty::Date::parse(s).ok(),
+                _ => None,
+            };
+            if let (Some(from), Some(to)) = (date("from"), date("to"))
+                && from > to
+            {
+                self.problem(&req_path.key("data").key("from"), format!("{from} is after request.data.to ({to})"));
+                ok = false;
+            }
         }
-        ok.then_some(Case { as_of, entry_into_force, states, request })
+        ok
     }
 
     fn instruments(&mut self, v: &Value<'_>, path: &Path<'_>, out: &mut [Option<Date>; 3]) -> bool {

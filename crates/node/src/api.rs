@@ -300,6 +300,7 @@ pub fn app_with(config: Resolved, log: Option<Arc<crate::transparency::Transpare
         .route("/", axum::routing::get(crate::ui::public))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
+        .route("/favicon.ico", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", axum::routing::get(healthz))
         .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))
         .route("/log/tile/{*rest}", axum::routing::get(crate::log::tile))

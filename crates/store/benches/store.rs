@@ -50,7 +50,12 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let secs = Duration::from_secs(args.seconds);
-    println!("store benchmark: {} s per measurement, {} concurrent writers, disk under {}", args.seconds, args.tasks, dir.path().display());
+    println!(
+        "store benchmark: {} s per measurement, {} concurrent writers, disk under {}",
+        args.seconds,
+        args.tasks,
+        dir.path().display()
+    );
 
     let raw = sqlite_raw_inserts(&dir.path().join("raw.db"), secs).await?;
     println!("sqlite   raw single-row durable inserts (1 connection, WAL, synchronous=FULL): {raw:>8.0}/s");

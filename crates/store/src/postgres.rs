@@ -206,8 +206,10 @@ impl Store for PostgresStore {
         if let Some(row) = row {
             return case_from_row!(&row);
         }
-        let actual: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
+        let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         Err(refused(id, expected, actual))
     }
 

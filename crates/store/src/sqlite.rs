@@ -247,8 +247,10 @@ async fn update_case(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
-        let actual: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM cases WHERE id = ?1").bind(id.as_str()).fetch_optional(conn).await?;
+        let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(conn)
+            .await?;
         return Ok(Err(refused(id, update.expected_version, actual)));
     };
     let version: i64 = row.try_get("version")?;
@@ -321,11 +323,12 @@ async fn set_log_index(
     if done.rows_affected() == 1 {
         return Ok(Ok(Outcome::Done));
     }
-    let existing: Option<Option<i64>> = sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = ?1 AND seq = ?2")
-        .bind(id.as_str())
-        .bind(seq as i64)
-        .fetch_optional(conn)
-        .await?;
+    let existing: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = ?1 AND seq = ?2")
+            .bind(id.as_str())
+            .bind(seq as i64)
+            .fetch_optional(conn)
+            .await?;
     Ok(Err(log_index_refused(id, seq, log_index, existing)))
 }
 

@@ -40,7 +40,12 @@ impl AsyncRead for Source {
 
 async fn round_trips(store: BlobStore) {
     let store = store.with_part_size(PART).unwrap();
-    for (key, len) in [("cases/c1/empty", 0), ("cases/c1/small.age", 1000), ("cases/c1/exact", PART), ("cases/c1/large.age", 2 * PART + 12_345)] {
+    for (key, len) in [
+        ("cases/c1/empty", 0),
+        ("cases/c1/small.age", 1000),
+        ("cases/c1/exact", PART),
+        ("cases/c1/large.age", 2 * PART + 12_345),
+    ] {
         let bytes = data(len);
         let info = store.put(key, Source { data: bytes.clone(), pos: 0, fail: false }).await.unwrap();
         assert_eq!((info.key.as_str(), info.size), (key, len as u64));

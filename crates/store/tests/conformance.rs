@@ -57,7 +57,10 @@ async fn create_and_load(s: Arc<dyn Store>) {
     let events = s.events(&c.id).await.unwrap();
     assert_eq!(events.len(), 1);
     let e = &events[0];
-    assert_eq!((e.seq, e.kind.as_str(), e.bytes.as_slice(), e.salt), (1, "created", &b"{\"created\":1}"[..], first[0].salt));
+    assert_eq!(
+        (e.seq, e.kind.as_str(), e.bytes.as_slice(), e.salt),
+        (1, "created", &b"{\"created\":1}"[..], first[0].salt)
+    );
     assert_eq!((e.log_index, e.revealed, e.reveal_by, e.at), (None, false, None, UnixTime(1_700_000_000)));
     assert_eq!(s.load_case(&id("no-such-case")).await.unwrap(), None);
     assert!(s.events(&id("no-such-case")).await.unwrap().is_empty());
@@ -181,7 +184,8 @@ async fn concurrent_writers(s: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let own = id(&format!("own-{t}"));
                 for k in 1..=UPDATES {
-                    let rec = s.update_case(&own, update(k, &format!("s{k}"), two_events(&format!("{t}/{k}"), 2), 2)).await;
+                    let rec =
+                        s.update_case(&own, update(k, &format!("s{k}"), two_events(&format!("{t}/{k}"), 2), 2)).await;
                     assert_eq!(rec.unwrap().version, k + 1);
                 }
                 let shared = id("shared");
@@ -318,10 +322,7 @@ async fn reveal_and_log_bookkeeping(s: Arc<dyn Store>) {
     s.set_log_index(&a.id, 1, 7).await.unwrap();
     s.set_log_index(&a.id, 1, 7).await.unwrap();
     let err = s.set_log_index(&a.id, 1, 8).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::LogIndexConflict { existing: 7, requested: 8, seq: 1, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::LogIndexConflict { existing: 7, requested: 8, seq: 1, .. }), "{err}");
     assert!(matches!(s.set_log_index(&a.id, 9, 1).await, Err(StoreError::EventNotFound { seq: 9, .. })));
     assert!(matches!(s.set_log_index(&a.id, 2, u64::MAX).await, Err(StoreError::Invalid(_))));
     s.set_log_index(&b.id, 1, 0).await.unwrap();

@@ -83,9 +83,9 @@ async fn child_writer() {
             })
         })
         .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    // The writers run until the parent kills this process; getting here means one of them failed.
+    let (stopped, _, _) = futures::future::select_all(tasks).await;
+    panic!("a child writer stopped: {stopped:?}");
 }
 
 async fn killed_writers_lose_nothing(target: String) {

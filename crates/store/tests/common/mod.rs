@@ -56,12 +56,7 @@ pub fn random_name(prefix: &str) -> String {
 pub async fn sqlite() -> Option<Harness> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = Arc::new(SqliteStore::open(dir.path().join("cases.db"), SqliteOptions::default()).await.expect("open"));
-    Some(Harness {
-        store: store.clone(),
-        sqlite: Some(store),
-        postgres: None,
-        _guard: Guard::Dir(dir),
-    })
+    Some(Harness { store: store.clone(), sqlite: Some(store), postgres: None, _guard: Guard::Dir(dir) })
 }
 
 /// `DATABASE_URL` if it names PostgreSQL. Without it: a visible skip by hand, a failure under `CI=true`.
@@ -70,7 +65,9 @@ pub fn database_url() -> Option<String> {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(url),
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but DATABASE_URL does not name a PostgreSQL database: the PostgreSQL conformance must run in CI");
+                panic!(
+                    "CI=true but DATABASE_URL does not name a PostgreSQL database: the PostgreSQL conformance must run in CI"
+                );
             }
             // Written to the real stderr (not the captured one) so that the skip shows in a passing run.
             let _ = writeln!(std::io::stderr(), "SKIPPED: PostgreSQL conformance (set DATABASE_URL)");
@@ -84,12 +81,7 @@ pub async fn postgres() -> Option<Harness> {
     let url = database_url()?;
     let schema = random_name("test_");
     let store = Arc::new(postgres_in(&url, &schema).await);
-    Some(Harness {
-        store: store.clone(),
-        sqlite: None,
-        postgres: Some(store),
-        _guard: Guard::Schema { url, schema },
-    })
+    Some(Harness { store: store.clone(), sqlite: None, postgres: Some(store), _guard: Guard::Schema { url, schema } })
 }
 
 /// A store in `schema` (created if missing) of the database at `url`.

@@ -248,7 +248,8 @@ pub fn prove(fetch: &dyn Fetch, policy: &TrustPolicy, index: u64) -> Result<(Tlo
     let proof = tree.inclusion_proof(index)?;
     let bundle_path = tile::bundle_for(index / tile::TILE_WIDTH, cp.size)
         .ok_or(ProofError::IndexOutOfRange { index, size: cp.size })?;
-    let data = fetch.get(&bundle_path.path())?.ok_or_else(|| TreeError::MissingTile(bundle_path.path()))?;
+    let data =
+        crate::tiles::fetch_tile(fetch, &bundle_path)?.ok_or_else(|| TreeError::MissingTile(bundle_path.path()))?;
     let entries = tile::parse_bundle(Some(&bundle_path), &data)?;
     let entry = entries[(index % tile::TILE_WIDTH) as usize].to_vec();
     let p = TlogProof { extra: None, index, proof, checkpoint: msg };

@@ -64,11 +64,29 @@ struct Edge {
     partial: Vec<Vec<Hash>>,
     bundle: Vec<u8>,
     bundle_count: usize,
+    /// Widths of the partial versions written of the current partial tile at each level
+    /// (deleted once the full tile is durable, as tlog-tiles allows).
+    partial_widths: Vec<Vec<u16>>,
+    /// The same for the current partial entry bundle.
+    bundle_widths: Vec<u16>,
+}
+
+/// What one batch writes: objects to put, then (after the checkpoint) objects to delete.
+struct BatchWrites {
+    puts: Vec<(String, Vec<u8>)>,
+    deletes: Vec<String>,
 }
 
 impl Edge {
     fn empty() -> Self {
-        Self { size: 0, partial: vec![Vec::new()], bundle: Vec::new(), bundle_count: 0 }
+        Self {
+            size: 0,
+            partial: vec![Vec::new()],
+            bundle: Vec::new(),
+            bundle_count: 0,
+            partial_widths: vec![Vec::new()],
+            bundle_widths: Vec::new(),
+        }
     }
 
     fn tile_root(hashes: &[Hash]) -> Hash {
@@ -80,8 +98,9 @@ impl Edge {
     }
 
     /// Appends entries, returning the objects to write (full and partial tiles/bundles).
-    fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<(String, Vec<u8>)>, TileError> {
+    fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a [u8]>) -> Result<BatchWrites, TileError> {
         let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut deletes: Vec<String> = Vec::new();
         let mut dirty_levels = vec![false; self.partial.len()];
         let mut bundle_dirty = false;
         for e in entries {
@@ -89,8 +108,10 @@ impl Edge {
             self.bundle_count += 1;
             bundle_dirty = true;
             if self.bundle_count as u64 == TILE_WIDTH {
-                let path = TilePath::entries(self.size / TILE_WIDTH, TILE_WIDTH as u16);
+                let index = self.size / TILE_WIDTH;
+                let path = TilePath::entries(index, TILE_WIDTH as u16);
                 out.push((path.path(), std::mem::take(&mut self.bundle)));
+                deletes.extend(self.bundle_widths.drain(..).map(|w| TilePath::entries(index, w).path()));
                 self.bundle_count = 0;
                 bundle_dirty = false;
             }
@@ -99,6 +120,9 @@ impl Edge {
             loop {
                 if self.partial.len() == level {
                     self.partial.push(Vec::new());
+                }
+                if self.partial_widths.len() == level {
+                    self.partial_widths.push(Vec::new());
                 }
                 if dirty_levels.len() == level {
                     dirty_levels.push(false);
@@ -112,6 +136,9 @@ impl Edge {
                     let path = TilePath::hashes(level as u8, index, TILE_WIDTH as u16);
                     h = Self::tile_root(&full);
                     out.push((path.path(), tile::encode_hash_tile(&full)));
+                    deletes.extend(
+                        self.partial_widths[level].drain(..).map(|w| TilePath::hashes(level as u8, index, w).path()),
+                    );
                     dirty_levels[level] = false;
                     level += 1;
                 } else {
@@ -126,13 +153,21 @@ impl Edge {
                 let index = (self.size >> shift) / TILE_WIDTH;
                 let path = TilePath::hashes(level as u8, index, hashes.len() as u16);
                 out.push((path.path(), tile::encode_hash_tile(hashes)));
+                if let Some(widths) = self.partial_widths.get_mut(level)
+                    && !widths.contains(&path.width)
+                {
+                    widths.push(path.width);
+                }
             }
         }
         if bundle_dirty && self.bundle_count > 0 {
             let path = TilePath::entries(self.size / TILE_WIDTH, self.bundle_count as u16);
             out.push((path.path(), self.bundle.clone()));
+            if !self.bundle_widths.contains(&path.width) {
+                self.bundle_widths.push(path.width);
+            }
         }
-        Ok(out)
+        Ok(BatchWrites { puts: out, deletes })
     }
 
     fn root(&self) -> Result<Hash, ProofError> {
@@ -141,7 +176,14 @@ impl Edge {
 
     /// Rebuilds the edge for `size` from storage.
     fn load(store: &dyn Storage, size: u64) -> Result<Self, SequencerError> {
-        let mut edge = Edge { size, partial: Vec::new(), bundle: Vec::new(), bundle_count: 0 };
+        let mut edge = Edge {
+            size,
+            partial: Vec::new(),
+            bundle: Vec::new(),
+            bundle_count: 0,
+            partial_widths: Vec::new(),
+            bundle_widths: Vec::new(),
+        };
         let mut level: u8 = 0;
         loop {
             let shift = TILE_HEIGHT * u32::from(level);
@@ -153,8 +195,10 @@ impl Edge {
                     .get(&path.path())?
                     .ok_or_else(|| SequencerError::Inconsistent(format!("tile {path} is missing")))?;
                 edge.partial.push(tile::parse_hash_tile(&path, &data)?);
+                edge.partial_widths.push(vec![path.width]);
             } else {
                 edge.partial.push(Vec::new());
+                edge.partial_widths.push(Vec::new());
             }
             if n < TILE_WIDTH {
                 break;
@@ -178,6 +222,7 @@ impl Edge {
             }
             edge.bundle = data;
             edge.bundle_count = count as usize;
+            edge.bundle_widths.push(path.width);
         }
         Ok(edge)
     }
@@ -316,7 +361,15 @@ impl Sequencer {
             head: Mutex::new((edge.size, root)),
             batches: std::sync::atomic::AtomicU64::new(0),
         });
-        let writer = Writer { store, key, origin: origin.to_string(), edge, config, shared: shared.clone() };
+        let writer = Writer {
+            store,
+            key,
+            origin: origin.to_string(),
+            edge,
+            config,
+            shared: shared.clone(),
+            pending_deletes: Vec::new(),
+        };
         let thread = std::thread::Builder::new()
             .name("tlog-sequencer".into())
             .spawn(move || writer.run())
@@ -401,6 +454,8 @@ struct Writer {
     edge: Edge,
     config: SequencerConfig,
     shared: Arc<Shared>,
+    /// Superseded partial tiles still to delete (retried after each batch).
+    pending_deletes: Vec<String>,
 }
 
 fn answer(reply: &Reply, r: Result<u64, SequencerError>) {
@@ -459,9 +514,9 @@ impl Writer {
 
     fn write(&mut self, batch: &[Request]) -> Result<(), SequencerError> {
         let start = self.edge.size;
-        let objects = self.edge.append(batch.iter().flat_map(|r| r.entries.iter().map(Vec::as_slice)))?;
+        let writes = self.edge.append(batch.iter().flat_map(|r| r.entries.iter().map(Vec::as_slice)))?;
         let root = self.edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))?;
-        self.store.put_all(&objects)?;
+        self.store.put_all(&writes.puts)?;
         let cp = Checkpoint::new(&self.origin, self.edge.size, root);
         self.store.put(CHECKPOINT, &cp.sign(&self.key)?.to_bytes())?;
         *self.shared.head.lock().unwrap_or_else(|e| e.into_inner()) = (self.edge.size, root);
@@ -470,6 +525,12 @@ impl Writer {
         for r in batch {
             answer(&r.reply, Ok(next));
             next += r.entries.len() as u64;
+        }
+        // Partial tiles whose full tile is now durable may go (readers of older
+        // checkpoints fall back to the full tile). A failure only delays the deletion.
+        self.pending_deletes.extend(writes.deletes);
+        if !self.pending_deletes.is_empty() && self.store.delete_all(&self.pending_deletes).is_ok() {
+            self.pending_deletes.clear();
         }
         Ok(())
     }

@@ -56,6 +56,8 @@ pub trait Fetch: Send + Sync + fmt::Debug {
 pub trait Storage: Fetch {
     /// Writes several objects, each atomically, all durable on return.
     fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError>;
+    /// Deletes objects; objects that do not exist are not an error.
+    fn delete_all(&self, keys: &[String]) -> Result<(), StorageError>;
     /// Writes one object atomically and durably.
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         self.put_all(&[(key.to_string(), data.to_vec())])
@@ -71,6 +73,9 @@ impl<S: Fetch + ?Sized> Fetch for Arc<S> {
 impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
         (**self).put_all(items)
+    }
+    fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {
+        (**self).delete_all(keys)
     }
 }
 
@@ -191,6 +196,19 @@ impl Storage for DirStorage {
         }
         Ok(())
     }
+
+    fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {
+        for key in keys {
+            check_key(key)?;
+            let path = self.root.join(key);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::Io { op: "delete", path: path.display().to_string(), source: e }),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A log in any `object_store` backend (S3-compatible stores at scale, memory in tests).
@@ -260,5 +278,24 @@ impl Storage for ObjectStorage {
             futures::future::join_all(puts).await.into_iter().collect::<Result<Vec<()>, _>>()
         })?;
         Ok(())
+    }
+
+    fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {
+        let paths = keys.iter().map(|k| self.path(k)).collect::<Result<Vec<_>, _>>()?;
+        self.runtime.block_on(async {
+            for (key, path) in keys.iter().zip(&paths) {
+                match self.store.delete(path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => {
+                        return Err(StorageError::ObjectStore {
+                            op: "delete",
+                            key: key.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 }

@@ -44,6 +44,35 @@ pub enum TreeError {
     },
 }
 
+/// Reads a tile or bundle. A partial one that the log has deleted (allowed once the full
+/// tile exists) is served from the full one, cut to the partial width.
+pub fn fetch_tile(fetch: &dyn Fetch, path: &TilePath) -> Result<Option<Vec<u8>>, StorageError> {
+    if let Some(data) = fetch.get(&path.path())? {
+        return Ok(Some(data));
+    }
+    if path.is_full() {
+        return Ok(None);
+    }
+    let full = TilePath { width: TILE_WIDTH as u16, ..*path };
+    let Some(data) = fetch.get(&full.path())? else { return Ok(None) };
+    let width = usize::from(path.width);
+    Ok(Some(match path.kind {
+        TileKind::Hashes(_) => data.get(..width * crate::hash::HASH_SIZE).map_or(data.clone(), <[u8]>::to_vec),
+        TileKind::Entries => {
+            // Walk `width` length-prefixed entries; a malformed bundle is returned whole
+            // so that parsing reports it.
+            let mut end = 0usize;
+            for _ in 0..width {
+                let Some(len) = data.get(end..end + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
+                    return Ok(Some(data));
+                };
+                end += 2 + len;
+            }
+            data.get(..end).map_or(data.clone(), <[u8]>::to_vec)
+        }
+    }))
+}
+
 /// A tile with its eight internal levels precomputed: `levels[r]` holds the hashes of the
 /// complete subtrees of height `r` inside the tile.
 #[derive(Debug)]
@@ -86,7 +115,7 @@ impl<'a> TileTree<'a> {
         if let Some(t) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&path) {
             return Ok(t.clone());
         }
-        let data = self.fetch.get(&path.path())?.ok_or_else(|| TreeError::MissingTile(path.path()))?;
+        let data = fetch_tile(self.fetch, &path)?.ok_or_else(|| TreeError::MissingTile(path.path()))?;
         let hashes = tile::parse_hash_tile(&path, &data)?;
         let t = Arc::new(ExpandedTile::new(hashes));
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(path, t.clone());
@@ -174,14 +203,14 @@ pub fn verify_tree(
             current_level = Some(level);
             expected_here = std::mem::take(&mut expected_next);
         }
-        let data = fetch.get(&path.path())?.ok_or_else(|| TreeError::MissingTile(path.path()))?;
+        let data = fetch_tile(fetch, &path)?.ok_or_else(|| TreeError::MissingTile(path.path()))?;
         let hashes = tile::parse_hash_tile(&path, &data)?;
         report.tiles += 1;
         if level == 0 {
             if check_entries {
                 let bundle_path = TilePath::entries(path.index, path.width);
                 let bundle =
-                    fetch.get(&bundle_path.path())?.ok_or_else(|| TreeError::MissingTile(bundle_path.path()))?;
+                    fetch_tile(fetch, &bundle_path)?.ok_or_else(|| TreeError::MissingTile(bundle_path.path()))?;
                 let entries = tile::parse_bundle(Some(&bundle_path), &bundle)?;
                 report.bundles += 1;
                 for (i, (e, h)) in entries.iter().zip(&hashes).enumerate() {

@@ -156,6 +156,9 @@ fn crash_and_recover() {
             let proof = tree.consistency_proof(*size).unwrap();
             merkle::verify_consistency(*size, cp.size, root, &cp.root, &proof)
                 .unwrap_or_else(|e| panic!("run {run}: checkpoint at size {size} no longer consistent: {e}"));
+            // And the tiles still give that root at that size (partial tiles may have
+            // been replaced by full ones).
+            assert_eq!(&TileTree::new(&store, *size).root().unwrap(), root, "run {run}: root at size {size}");
         }
         history.push((cp.size, cp.root));
     }

@@ -34,6 +34,9 @@ fn storage_semantics(store: &dyn Storage) {
     assert_eq!(store.get("a/b/c").unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(store.get("a/d").unwrap().as_deref(), Some(&b"2"[..]));
     assert_eq!(store.get("top").unwrap().as_deref(), Some(&b""[..]));
+    store.delete_all(&["a/d".into(), "never-written".into()]).unwrap();
+    assert_eq!(store.get("a/d").unwrap(), None);
+    assert_eq!(store.get("a/b/c").unwrap().as_deref(), Some(&b"1"[..]));
     for bad in ["", "/abs", "a/../b", "a//b", "./a", "a/"] {
         assert!(matches!(store.put(bad, b"x"), Err(StorageError::InvalidKey(_))), "accepted {bad:?}");
         assert!(matches!(store.get(bad), Err(StorageError::InvalidKey(_))), "accepted {bad:?}");
@@ -57,6 +60,28 @@ fn check_log(store: &dyn Storage, expected: &[(u64, Vec<u8>)]) {
         assert_eq!(entries[(index % 256) as usize], &e[..]);
         let proof = tree.inclusion_proof(*index).unwrap();
         merkle::verify_inclusion(&tlog::hash::leaf_hash(e), *index, cp.size, &proof, &cp.root).unwrap();
+    }
+}
+
+/// Superseded partial tiles are deleted once the full tile is durable, and older tree
+/// sizes still read (from the full tiles) with the roots their checkpoints had.
+fn partial_tiles_are_pruned_and_old_sizes_still_read(store: Arc<dyn Storage>) {
+    let seq = open(store.clone());
+    let mut roots = Vec::new();
+    for k in 0..40 {
+        seq.append_batch((0..13).map(|j| entry(k, j)).collect()).unwrap();
+        roots.push(seq.head());
+    }
+    drop(seq);
+    // 520 entries: tiles 0 and 1 are full, tile 2 is partial (width 8).
+    assert!(store.get("tile/0/000").unwrap().is_some());
+    assert_eq!(store.get("tile/0/000.p/13").unwrap(), None, "superseded partial tile kept");
+    assert_eq!(store.get("tile/entries/001.p/4").unwrap(), None, "superseded partial bundle kept");
+    assert!(store.get("tile/0/002.p/8").unwrap().is_some());
+    assert!(store.get("tile/entries/002.p/8").unwrap().is_some());
+    for (size, root) in roots {
+        assert_eq!(TileTree::new(store.as_ref(), size).root().unwrap(), root, "root at size {size}");
+        verify_tree(store.as_ref(), size, &root, true).unwrap();
     }
 }
 
@@ -130,6 +155,8 @@ fn directory_storage() {
     storage_semantics(&store);
     let log = tempfile::tempdir().unwrap();
     sequencer_suite(Arc::new(DirStorage::new(log.path()).unwrap()));
+    let log = tempfile::tempdir().unwrap();
+    partial_tiles_are_pruned_and_old_sizes_still_read(Arc::new(DirStorage::new(log.path()).unwrap()));
 }
 
 #[test]
@@ -137,6 +164,7 @@ fn in_memory_object_store() {
     let store = ObjectStorage::in_memory().unwrap();
     storage_semantics(&store);
     sequencer_suite(Arc::new(ObjectStorage::in_memory().unwrap()));
+    partial_tiles_are_pruned_and_old_sizes_still_read(Arc::new(ObjectStorage::in_memory().unwrap()));
 }
 
 #[test]
@@ -164,6 +192,9 @@ impl Fetch for Flaky {
 }
 
 impl Storage for Flaky {
+    fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {
+        self.inner.delete_all(keys)
+    }
     fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
         // Write a prefix of the items, then fail: a torn batch.
         for (key, data) in items {

@@ -292,6 +292,41 @@ pub(crate) fn salt_from_db(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("an event salt is {} bytes, not 32", v.len())))
 }
 
+/// The error for an update whose `WHERE version = expected` matched nothing.
+pub(crate) fn refused(id: &CaseId, expected: u64, actual: Option<i64>) -> StoreError {
+    match actual {
+        None => StoreError::CaseNotFound(id.clone()),
+        Some(actual) => match from_db("version", actual) {
+            Ok(actual) => StoreError::VersionConflict { id: id.clone(), expected, actual },
+            Err(e) => e,
+        },
+    }
+}
+
+/// The error for a `set_log_index` that matched nothing.
+pub(crate) fn log_index_refused(id: &CaseId, seq: u64, requested: u64, existing: Option<Option<i64>>) -> StoreError {
+    match existing {
+        None => StoreError::EventNotFound { id: id.clone(), seq },
+        Some(None) => StoreError::Corrupt(format!("event {seq} of case {id} could not be given a log index")),
+        Some(Some(existing)) => match from_db("log_index", existing) {
+            Ok(existing) => StoreError::LogIndexConflict { id: id.clone(), seq, existing, requested },
+            Err(e) => e,
+        },
+    }
+}
+
+/// Cuts the `limit + 1` rows fetched into a page and the cursor after it.
+pub(crate) fn page(mut items: Vec<CaseRecord>, limit: u32) -> Result<Page<CaseRecord>, StoreError> {
+    let limit = usize::try_from(limit).map_err(|_| StoreError::Invalid("page limit too large".into()))?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| Cursor::after(last.created_at, &last.id))
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

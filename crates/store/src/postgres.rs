@@ -9,9 +9,8 @@ use std::str::FromStr as _;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::model::{check_filter, check_new_case, check_update, to_db};
+use crate::model::{check_filter, check_new_case, check_update, log_index_refused, page, refused, to_db};
 use crate::rows::{case_from_row, event_from_row};
-use crate::sqlite::{log_index_refused, page, refused};
 use crate::{
     CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page, Store,
     StoreError,

@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Connection as _, Row as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::{self, check_filter, check_new_case, check_update, to_db};
+use crate::model::{self, check_filter, check_new_case, check_update, log_index_refused, page, refused, to_db};
 use crate::rows::{case_from_row, event_from_row};
 use crate::{
     CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page, Store,
@@ -272,17 +272,6 @@ async fn update_case(
     Ok(record.map(Outcome::Case))
 }
 
-/// The error for an update whose `WHERE version = expected` matched nothing.
-pub(crate) fn refused(id: &CaseId, expected: u64, actual: Option<i64>) -> StoreError {
-    match actual {
-        None => StoreError::CaseNotFound(id.clone()),
-        Some(actual) => match model::from_db("version", actual) {
-            Ok(actual) => StoreError::VersionConflict { id: id.clone(), expected, actual },
-            Err(e) => e,
-        },
-    }
-}
-
 async fn insert_events(
     conn: &mut SqliteConnection,
     id: &CaseId,
@@ -330,18 +319,6 @@ async fn set_log_index(
             .fetch_optional(conn)
             .await?;
     Ok(Err(log_index_refused(id, seq, log_index, existing)))
-}
-
-/// The error for a `set_log_index` that matched nothing.
-pub(crate) fn log_index_refused(id: &CaseId, seq: u64, requested: u64, existing: Option<Option<i64>>) -> StoreError {
-    match existing {
-        None => StoreError::EventNotFound { id: id.clone(), seq },
-        Some(None) => StoreError::Corrupt(format!("event {seq} of case {id} could not be given a log index")),
-        Some(Some(existing)) => match model::from_db("log_index", existing) {
-            Ok(existing) => StoreError::LogIndexConflict { id: id.clone(), seq, existing, requested },
-            Err(e) => e,
-        },
-    }
 }
 
 fn outcome_case(outcome: Outcome) -> Result<CaseRecord, StoreError> {
@@ -441,16 +418,4 @@ impl Store for SqliteStore {
         .await?;
         rows.iter().map(|row| event_from_row!(row)).collect()
     }
-}
-
-/// Cuts the `limit + 1` rows fetched into a page and the cursor after it.
-pub(crate) fn page(mut items: Vec<CaseRecord>, limit: u32) -> Result<Page<CaseRecord>, StoreError> {
-    let limit = usize::try_from(limit).map_err(|_| StoreError::Invalid("page limit too large".into()))?;
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|last| Cursor::after(last.created_at, &last.id))
-    } else {
-        None
-    };
-    Ok(Page { items, next })
 }

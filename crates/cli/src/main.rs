@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod policy_cmd;
 // (other command modules are declared below this line, one per line)
+mod admin_cmd;
 mod evidence_cmd;
 mod keys_cmd;
 mod log_cmd;
@@ -37,6 +38,9 @@ enum Command {
     Init(node_cmd::InitArgs),
     /// Run this node's server: the HTTP API and its OpenAPI document.
     Serve(node_cmd::ServeArgs),
+    /// Administer a node: its API tokens.
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCommand),
     /// Transparency logs: create, append, verify, prove, inspect.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Init(args) => node_cmd::init(args),
         Command::Serve(args) => node_cmd::serve(args),
+        Command::Admin(cmd) => admin_cmd::run(cmd),
         Command::Log(cmd) => log_cmd::run(cmd),
     };
     match result {

@@ -26,6 +26,10 @@ pub struct AppState {
     pub openapi: Arc<String>,
     /// The node's own transparency log, when it is open for appending.
     pub log: Option<Arc<crate::transparency::Transparency>>,
+    /// The token registry.
+    pub tokens: crate::auth::Tokens,
+    /// The cases service, when storage is open.
+    pub cases: Option<Arc<crate::cases::Cases>>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -188,12 +192,32 @@ struct NodeInfo {
     version: &'static str,
 }
 
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from `custodia admin token create`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerAuth),
     info(title = "custodia node API", description = "Cross-border requests for electronic evidence under the UNCC, ETS 185 and CETS 224, with the safeguards built in. Errors are RFC 9457 problem documents."),
     tags(
         (name = "policy", description = "Admissibility and safeguards"),
         (name = "transparency", description = "The node's public log and the statistics recomputed from it"),
+        (name = "cases", description = "Cases at this node: their life, commands and events"),
         (name = "node", description = "This node")
     )
 )]
@@ -281,20 +305,29 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(policy_rules))
         .routes(routes!(node_info))
         .routes(routes!(transparency_statistics))
+        .routes(routes!(crate::api_cases::create, crate::api_cases::list))
+        .routes(routes!(crate::api_cases::get))
+        .routes(routes!(crate::api_cases::events))
+        .routes(routes!(crate::api_cases::command))
 }
 
 /// The node's HTTP application, without a log open for appending (it still serves the
-/// log directory's tiles).
+/// log directory's tiles) and without case storage.
 pub fn app(config: Resolved) -> axum::Router {
-    app_with(config, None)
+    app_with(config, None, None)
 }
 
 /// The node's whole HTTP application.
-pub fn app_with(config: Resolved, log: Option<Arc<crate::transparency::Transparency>>) -> axum::Router {
+pub fn app_with(
+    config: Resolved,
+    log: Option<Arc<crate::transparency::Transparency>>,
+    cases: Option<Arc<crate::cases::Cases>>,
+) -> axum::Router {
     let (router, api) = api_router().split_for_parts();
     let openapi = api.to_pretty_json().unwrap_or_default();
     let limit = config.config.limits.max_json_bytes;
-    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log };
+    let tokens = crate::auth::Tokens::new(config.base.join(&config.config.storage.tokens));
+    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases };
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/", axum::routing::get(crate::ui::public))

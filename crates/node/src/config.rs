@@ -51,6 +51,8 @@ pub struct StorageSection {
     pub log_dir: String,
     /// The States' legal profiles (`{"instruments": ..., "states": ...}` as in a case file).
     pub profiles: String,
+    /// The API token registry (hashes only).
+    pub tokens: String,
 }
 
 impl Default for StorageSection {
@@ -60,6 +62,7 @@ impl Default for StorageSection {
             blobs: "data/blobs".into(),
             log_dir: "data/log".into(),
             profiles: "profiles.json".into(),
+            tokens: "data/tokens.json".into(),
         }
     }
 }
@@ -183,7 +186,7 @@ impl Config {
         let mut out =
             String::from("# custodia node configuration. Environment variables CUSTODIA_SECTION__KEY override it.\n\n");
         out.push_str(&format!(
-            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\nprofiles = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
+            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\nprofiles = {:?}\ntokens = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
             self.node.name,
             self.node.role.id(),
             self.node.state,
@@ -192,6 +195,7 @@ impl Config {
             self.storage.blobs,
             self.storage.log_dir,
             self.storage.profiles,
+            self.storage.tokens,
             self.limits.max_json_bytes,
             self.limits.max_upload_bytes
         ));

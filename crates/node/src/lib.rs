@@ -6,6 +6,9 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod api_cases;
+pub mod auth;
+pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod draft;
@@ -36,16 +39,101 @@ pub enum StartError {
     /// Serving.
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    /// Case storage.
+    #[error("opening the case storage {url}: {detail}")]
+    Store {
+        /// The configured database (without credentials).
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// The node's secret.
+    #[error("the node's secret {path}: {source}")]
+    Secret {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
-/// Serves `config`'s node until SIGTERM or Ctrl-C, then finishes the requests in flight.
-/// Opens (or creates) the node's log first.
-pub async fn serve(config: Resolved) -> Result<(), StartError> {
+/// Opens the configured database: `sqlite://PATH` (relative to the configuration's
+/// directory) or `postgres://...`.
+pub async fn open_store(config: &Resolved) -> Result<std::sync::Arc<dyn store::Store>, StartError> {
+    let db = &config.config.storage.database;
+    let shown = db.split('@').next_back().unwrap_or(db).to_string();
+    let err = |detail: String| StartError::Store { url: shown.clone(), detail };
+    if let Some(path) = db.strip_prefix("sqlite://") {
+        let path = config.base.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        let s =
+            store::SqliteStore::open(&path, store::SqliteOptions::default()).await.map_err(|e| err(e.to_string()))?;
+        Ok(std::sync::Arc::new(s))
+    } else {
+        let s = store::PostgresStore::connect(store::PostgresOptions::new(db.clone()))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        Ok(std::sync::Arc::new(s))
+    }
+}
+
+/// The node's secret (case tags), created on first start with mode 0600.
+pub fn node_secret(path: &std::path::Path) -> Result<[u8; 32], StartError> {
+    let err = |source| StartError::Secret { path: path.display().to_string(), source };
+    match std::fs::read(path) {
+        Ok(b) if b.len() == 32 => {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&b);
+            Ok(out)
+        }
+        Ok(_) => Err(err(std::io::Error::other("expected exactly 32 bytes"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut out = [0u8; 32];
+            getrandom::fill(&mut out).map_err(|e| err(std::io::Error::other(e.to_string())))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(err)?;
+            }
+            std::fs::write(path, out).map_err(err)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+            }
+            Ok(out)
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Opens the node's log, storage and cases service (and logs what a crash left unlogged).
+pub async fn open_services(
+    config: &Resolved,
+) -> Result<(std::sync::Arc<transparency::Transparency>, std::sync::Arc<cases::Cases>), StartError> {
     let log_dir = config.base.join(&config.config.storage.log_dir);
     let origin = format!("{}.custodia", config.config.node.name);
     let log = tokio::task::spawn_blocking(move || transparency::Transparency::open_or_create(&log_dir, &origin))
         .await
         .map_err(|e| StartError::Serve(std::io::Error::other(e)))??;
+    let log = std::sync::Arc::new(log);
+    let store = open_store(config).await?;
+    let secret = node_secret(&config.base.join("data/node.secret"))?;
+    let cases = std::sync::Arc::new(cases::Cases::new(store, log.clone(), &config.config.node.name, secret));
+    let recovered = cases.recover().await.map_err(|p| StartError::Store {
+        url: "(recovery)".into(),
+        detail: p.detail.unwrap_or_else(|| p.title.to_string()),
+    })?;
+    if recovered > 0 {
+        eprintln!("logged {recovered} event(s) that were stored but not yet logged when the node stopped");
+    }
+    Ok((log, cases))
+}
+
+/// Serves `config`'s node until SIGTERM or Ctrl-C, then finishes the requests in flight.
+/// Opens (or creates) the node's log first.
+pub async fn serve(config: Resolved) -> Result<(), StartError> {
+    let (log, cases) = open_services(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen { addr: config.listen, source })?;
@@ -57,7 +145,7 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         config.config.node.role.id(),
         log.verifier_key
     );
-    let app = api::app_with(config, Some(std::sync::Arc::new(log)));
+    let app = api::app_with(config, Some(log), Some(cases));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)
 }
 

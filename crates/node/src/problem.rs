@@ -14,14 +14,19 @@ pub struct InvalidParam {
     pub reason: String,
 }
 
+fn problem_type<S: serde::Serializer>(kind: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("/problems/{kind}"))
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI reference naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// A URI reference naming the kind of problem (`/problems/KIND`).
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    #[schema(value_type = String)]
+    pub kind: &'static str,
     /// A short summary of the kind of problem.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
     /// What happened this time.
@@ -37,15 +42,8 @@ pub struct Problem {
 
 impl Problem {
     /// A problem of kind `kind` (the last part of `/problems/KIND`).
-    pub fn new(status: StatusCode, kind: &str, title: &str) -> Problem {
-        Problem {
-            kind: format!("/problems/{kind}"),
-            title: title.into(),
-            status: status.as_u16(),
-            detail: None,
-            field: None,
-            invalid_params: Vec::new(),
-        }
+    pub fn new(status: StatusCode, kind: &'static str, title: &'static str) -> Problem {
+        Problem { kind, title, status: status.as_u16(), detail: None, field: None, invalid_params: Vec::new() }
     }
 
     /// With a detail sentence.

@@ -1,0 +1,183 @@
+//! `/api/v1/cases`: open cases, run commands on them, read them and their events.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::AppState;
+use crate::auth::{self, Caller};
+use crate::cases::Cases;
+use crate::problem::Problem;
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-json", "The body is not what this route takes").detail(format!(
+            "{e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn ready(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Cases>, Caller), Problem> {
+    let caller = auth::caller(&state.tokens, headers)?;
+    let cases = state.cases.clone().ok_or_else(|| {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-store", "This node has no case storage open")
+    })?;
+    Ok((cases, caller))
+}
+
+fn reply(r: Result<Response, Problem>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A new case.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCaseBody {
+    /// The case's id at this node (default: a random one).
+    id: Option<String>,
+    /// `requesting`, `requested` or `provider`.
+    side: String,
+    /// The case file: the States' profiles and the request (case.schema.json).
+    #[schema(value_type = Object)]
+    case_file: Value,
+    /// Made through the 24/7 channel as an emergency.
+    #[serde(default)]
+    emergency: bool,
+}
+
+/// Open a case from a case file (the policy is evaluated at once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases",
+    tag = "cases",
+    request_body = NewCaseBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The case, its version and the policy's decision", body = Object),
+        (status = 400, description = "Not JSON, or not this shape", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "This role may not open this kind of case", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A case with this id exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The case file is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    reply(
+        async {
+            let (cases, caller) = ready(&state, &headers)?;
+            let b: NewCaseBody = parse_json(&body)?;
+            let side = case::Side::ALL.iter().copied().find(|s| s.id() == b.side).ok_or_else(|| {
+                Problem::new(StatusCode::BAD_REQUEST, "bad-side", "Unknown side")
+                    .detail(format!("{:?}: expected requesting, requested or provider", b.side))
+                    .field("side")
+            })?;
+            let view = cases.create(&caller, b.id, side, &b.case_file, b.emergency, crate::clock::now()).await?;
+            Ok((StatusCode::CREATED, Json(view)).into_response())
+        }
+        .await,
+    )
+}
+
+/// Listing parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Only cases in this state.
+    state: Option<String>,
+    /// Where the page starts (from the previous page's `next`).
+    cursor: Option<String>,
+    /// How many (1 to 1000, default 50).
+    limit: Option<u32>,
+}
+
+/// The cases the caller may see, a page at a time.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListParams), security(("bearer" = [])),
+    responses((status = 200, description = "`items` and the `next` cursor", body = Object), (status = 400, description = "A bad cursor", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListParams>) -> Response {
+    reply(
+        async {
+            let (cases, caller) = ready(&state, &headers)?;
+            let (items, next) =
+                cases.list(&caller, q.state, q.cursor.as_deref(), q.limit.unwrap_or(50), crate::clock::today()).await?;
+            Ok(Json(json!({ "items": items, "next": next })).into_response())
+        }
+        .await,
+    )
+}
+
+/// One case, as the caller may see it.
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases", params(("id" = String, Path, description = "The case's id")), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    reply(
+        async {
+            let (cases, caller) = ready(&state, &headers)?;
+            Ok(Json(cases.get(&caller, &id, crate::clock::today()).await?).into_response())
+        }
+        .await,
+    )
+}
+
+/// A case's events, with where each is committed in the node's log.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/events", tag = "cases", params(("id" = String, Path, description = "The case's id")), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn events(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    reply(
+        async {
+            let (cases, caller) = ready(&state, &headers)?;
+            Ok(Json(cases.events(&caller, &id).await?).into_response())
+        }
+        .await,
+    )
+}
+
+/// Run a command on a case (`{"command": "decide", "action": "admit", "reasons": [], "until": null}`;
+/// see docs/lifecycle.md). `If-Match: VERSION` refuses the command if the case changed.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/commands", tag = "cases", params(("id" = String, Path, description = "The case's id")), security(("bearer" = [])),
+    request_body(content = Object, description = "A command, tagged by `command`"),
+    responses(
+        (status = 200, description = "The case after the command, and the events it made", body = Object),
+        (status = 400, description = "Not a command", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a command for this role here", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused: wrong state, missing reasons, a date in the past, ...", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn command(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let (cases, caller) = ready(&state, &headers)?;
+            let cmd: case::Command = parse_json(&body)?;
+            let expected = match headers.get("if-match") {
+                None => None,
+                Some(v) => Some(
+                    v.to_str()
+                        .ok()
+                        .map(|s| s.trim().trim_matches('"'))
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            Problem::new(StatusCode::BAD_REQUEST, "bad-if-match", "If-Match must be the case's version")
+                                .field("If-Match")
+                        })?,
+                ),
+            };
+            let (view, events) = cases.command(&caller, &id, &cmd, expected, crate::clock::now()).await?;
+            Ok(Json(json!({ "case": view, "events": events })).into_response())
+        }
+        .await,
+    )
+}

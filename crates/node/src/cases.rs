@@ -1,0 +1,420 @@
+//! Cases at this node: the `case` lifecycle, kept in the `store`, every event committed to
+//! the node's log, and revealed when its secrecy ends.
+//!
+//! Order of writes, so that a crash loses nothing acknowledged: the events (with their
+//! salts) and the new snapshot are stored in one transaction; then their commitments are
+//! appended to the log; then their log indices are recorded. At start, events stored
+//! but not yet logged are logged ([`Cases::recover`]).
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use case::commitment::{self, Commitment, Reveal};
+use case::{Case, Command, CommandError, Event, Role, Secrecy, Side, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use store::{CaseFilter, CaseId, CaseUpdate, Cursor, DayNumber, NewCase, NewEvent, Store, StoreError, UnixTime};
+
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::transparency::Transparency;
+
+/// The cases service of a node.
+#[derive(Debug)]
+pub struct Cases {
+    store: Arc<dyn Store>,
+    log: Arc<Transparency>,
+    node: String,
+    secret: [u8; 32],
+}
+
+/// How much of a case a role may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Everything, the case file included.
+    Full,
+    /// Metadata only: no case file (no personal data), no evidence.
+    Metadata,
+}
+
+/// Which cases a role sees at all, and how much of them (need-to-know).
+pub fn view_for(role: Role, side: Side) -> Option<View> {
+    match role {
+        Role::ProviderLegal => (side == Side::Provider).then_some(View::Full),
+        Role::Oversight | Role::Administrator => Some(View::Metadata),
+        Role::CaseWorker | Role::Judge | Role::CentralAuthority | Role::PointOfContact => {
+            (side != Side::Provider).then_some(View::Full)
+        }
+        Role::Peer | Role::Clock => None,
+    }
+}
+
+fn random32() -> Result<[u8; 32], Problem> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| internal("random source", &e.to_string()))?;
+    Ok(b)
+}
+
+fn internal(what: &str, detail: &str) -> Problem {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").detail(format!("{what}: {detail}"))
+}
+
+fn store_problem(e: StoreError) -> Problem {
+    match e {
+        StoreError::CaseNotFound(id) => Problem::not_found(&format!("case {id}")),
+        StoreError::CaseExists(id) => Problem::new(StatusCode::CONFLICT, "case-exists", "The case exists")
+            .detail(format!("case {id} already exists"))
+            .field("id"),
+        e @ StoreError::VersionConflict { .. } => {
+            Problem::new(StatusCode::CONFLICT, "version-conflict", "Someone else changed the case first")
+                .detail(format!("{e}; reload the case and try again"))
+        }
+        e @ StoreError::BadCursor(_) => {
+            Problem::new(StatusCode::BAD_REQUEST, "bad-cursor", "Bad cursor").detail(e.to_string()).field("cursor")
+        }
+        e @ StoreError::Invalid(_) => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid", "Invalid request").detail(e.to_string())
+        }
+        e => internal("storage", &e.to_string()),
+    }
+}
+
+fn command_problem(e: CommandError) -> Problem {
+    let (status, kind) = match &e {
+        CommandError::WrongRole { .. } => (StatusCode::FORBIDDEN, "wrong-role"),
+        CommandError::InvalidCaseFile(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-case"),
+        CommandError::AlreadyExists => (StatusCode::CONFLICT, "case-exists"),
+        CommandError::NoSuchCase => (StatusCode::NOT_FOUND, "not-found"),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "command-refused"),
+    };
+    let field = match &e {
+        CommandError::Empty { field }
+        | CommandError::DateInPast { field, .. }
+        | CommandError::NotLater { field, .. } => Some(*field),
+        CommandError::MissingReason { .. } => Some("reasons"),
+        CommandError::HoldTooShort { .. } => Some("until"),
+        _ => None,
+    };
+    let mut p = Problem::new(status, kind, "The command was refused").detail(e.to_string());
+    if let Some(f) = field {
+        p = p.field(f);
+    }
+    p
+}
+
+/// What the API answers about a case.
+#[derive(Debug, Serialize)]
+pub struct CaseView {
+    /// The stored version (send it back to detect concurrent changes).
+    pub version: u64,
+    /// The case (without its case file for metadata views).
+    pub case: Value,
+    /// The policy's decision on the case file today (full views only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Value>,
+}
+
+/// One event as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    /// The event.
+    pub event: Value,
+    /// Where its commitment is in the node's log.
+    pub log_index: Option<u64>,
+    /// Whether its salt and bytes were published.
+    pub revealed: bool,
+    /// The day by which it must be revealed.
+    pub reveal_by: Option<String>,
+}
+
+impl Cases {
+    /// The service over `store` and `log`, for node `node`, with the node's secret for case tags.
+    pub fn new(store: Arc<dyn Store>, log: Arc<Transparency>, node: &str, secret: [u8; 32]) -> Cases {
+        Cases { store, log, node: node.into(), secret }
+    }
+
+    fn case_salt(&self, id: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"custodia/case-salt/v1\n");
+        h.update(self.secret);
+        h.update(id.as_bytes());
+        h.finalize().into()
+    }
+
+    fn load_case(record: &store::CaseRecord) -> Result<Case, Problem> {
+        serde_json::from_slice(&record.snapshot).map_err(|e| internal("reading the stored case", &e.to_string()))
+    }
+
+    /// New events with salts and reveal-by days: `before` is the case before them (or the
+    /// case made by the first of them, for a creation).
+    fn prepare(before: Option<&Case>, created: &Case, events: &[Event]) -> Result<Vec<NewEvent>, Problem> {
+        let mut case = before.cloned().unwrap_or_else(|| created.clone());
+        let mut out = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            if before.is_some() || i > 0 {
+                case::apply(&mut case, e);
+            }
+            let by = commitment::reveal_by(&case, e);
+            out.push(NewEvent {
+                kind: e.kind().into(),
+                at: UnixTime(e.at.0),
+                bytes: e.to_bytes(),
+                salt: random32()?,
+                reveal_by: Some(DayNumber(by.days_since_epoch())),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Commits stored events to the log and records their indices.
+    async fn log_events(&self, id: &CaseId, events: Vec<store::EventRecord>) -> Result<(), Problem> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let salt = self.case_salt(id.as_str());
+        let mut entries = Vec::with_capacity(events.len());
+        for r in &events {
+            let e = Event::from_bytes(&r.bytes).map_err(|e| internal("reading a stored event", &e.to_string()))?;
+            let by = treaty::Date::from_days_since_epoch(r.reveal_by.map_or(e.at.date().days_since_epoch(), |d| d.0));
+            entries.push(Commitment::new(&self.node, &salt, &e, &r.salt, by).to_entry());
+        }
+        let log = self.log.clone();
+        let first = tokio::task::spawn_blocking(move || log.append(entries))
+            .await
+            .map_err(|e| internal("the log", &e.to_string()))?
+            .map_err(|e| internal("the log", &e.to_string()))?;
+        for (i, r) in events.iter().enumerate() {
+            self.store.set_log_index(id, r.seq, first + i as u64).await.map_err(store_problem)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the reveals that are due for a case whose secrecy has ended (or that
+    /// never had any): salt and bytes of each committed event past its reveal-by day.
+    async fn publish_due(&self, id: &CaseId, case: &Case, today: treaty::Date) -> Result<(), Problem> {
+        if matches!(case.secrecy, Secrecy::Secret { .. } | Secrecy::RevealDue { .. }) {
+            return Ok(());
+        }
+        let due: Vec<_> = self
+            .store
+            .events(id)
+            .await
+            .map_err(store_problem)?
+            .into_iter()
+            .filter(|r| {
+                !r.revealed && r.log_index.is_some() && r.reveal_by.is_none_or(|d| d.0 <= today.days_since_epoch())
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<Vec<u8>> = due
+            .iter()
+            .map(|r| {
+                Reveal { hash: commitment::commitment_hash(&r.salt, &r.bytes), salt: r.salt, bytes: r.bytes.clone() }
+                    .to_entry()
+            })
+            .collect();
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || log.append(entries))
+            .await
+            .map_err(|e| internal("the log", &e.to_string()))?
+            .map_err(|e| internal("the log", &e.to_string()))?;
+        for r in &due {
+            self.store.mark_revealed(id, r.seq).await.map_err(store_problem)?;
+        }
+        Ok(())
+    }
+
+    /// Logs what a crash left stored but unlogged.
+    pub async fn recover(&self) -> Result<usize, Problem> {
+        let mut n = 0;
+        loop {
+            let pending = self.store.events_not_logged(1000).await.map_err(store_problem)?;
+            if pending.is_empty() {
+                return Ok(n);
+            }
+            n += pending.len();
+            let mut by_case: std::collections::BTreeMap<CaseId, Vec<store::EventRecord>> = Default::default();
+            for r in pending {
+                by_case.entry(r.case_id.clone()).or_default().push(r);
+            }
+            for (id, events) in by_case {
+                self.log_events(&id, events).await?;
+            }
+        }
+    }
+
+    fn view(&self, version: u64, case: &Case, view: View, today: treaty::Date) -> CaseView {
+        let mut v = serde_json::to_value(case).unwrap_or(Value::Null);
+        let decision = match view {
+            View::Full => policy::parse_case(case.case_file.as_bytes()).ok().map(|mut c| {
+                c.as_of = today;
+                serde_json::to_value(policy::evaluate(&c)).unwrap_or(Value::Null)
+            }),
+            View::Metadata => {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("case_file");
+                    o.remove("evidence");
+                    o.remove("authorization");
+                }
+                None
+            }
+        };
+        CaseView { version, case: v, decision }
+    }
+
+    /// Opens a case from a case file.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        id: Option<String>,
+        side: Side,
+        case_file: &Value,
+        emergency: bool,
+        now: Timestamp,
+    ) -> Result<CaseView, Problem> {
+        let id = match id {
+            Some(i) => i,
+            None => format!("case-{}", random32()?[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        };
+        let case_id = CaseId::new(id.clone()).map_err(store_problem)?;
+        let text = serde_json::to_string(case_file).map_err(|e| internal("the case file", &e.to_string()))?;
+        let cmd = Command::Create { id, side, case_file: text, emergency };
+        let (case, created) = Case::create(&cmd, caller.role, now).map_err(command_problem)?;
+        let events = Self::prepare(None, &case, std::slice::from_ref(&created))?;
+        let record = self
+            .store
+            .create_case(
+                NewCase {
+                    id: case_id.clone(),
+                    node: self.node.clone(),
+                    kind: side.id().into(),
+                    state: case.state.id().into(),
+                    snapshot: serde_json::to_vec(&case).map_err(|e| internal("the case", &e.to_string()))?,
+                    created_at: UnixTime(now.0),
+                },
+                events,
+            )
+            .await
+            .map_err(store_problem)?;
+        self.log_events(&case_id, self.store.events(&case_id).await.map_err(store_problem)?).await?;
+        self.publish_due(&case_id, &case, now.date()).await?;
+        Ok(self.view(record.version, &case, View::Full, now.date()))
+    }
+
+    /// Runs a command on a case, as `caller`.
+    pub async fn command(
+        &self,
+        caller: &Caller,
+        id: &str,
+        command: &Command,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> Result<(CaseView, Vec<Value>), Problem> {
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let record = self
+            .store
+            .load_case(&case_id)
+            .await
+            .map_err(store_problem)?
+            .ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
+        let before = Self::load_case(&record)?;
+        if view_for(caller.role, before.side).is_none() {
+            return Err(Problem::not_found(&format!("case {id}")));
+        }
+        if let Some(v) = expected_version
+            && v != record.version
+        {
+            return Err(store_problem(StoreError::VersionConflict {
+                id: case_id,
+                expected: v,
+                actual: record.version,
+            }));
+        }
+        if matches!(command, Command::Create { .. }) {
+            return Err(command_problem(CommandError::AlreadyExists));
+        }
+        let mut after = before.clone();
+        let events = after.execute(command, caller.role, now).map_err(command_problem)?;
+        let new_events = Self::prepare(Some(&before), &after, &events)?;
+        let stored = self
+            .store
+            .update_case(
+                &case_id,
+                CaseUpdate {
+                    expected_version: record.version,
+                    state: after.state.id().into(),
+                    snapshot: serde_json::to_vec(&after).map_err(|e| internal("the case", &e.to_string()))?,
+                    events: new_events,
+                    at: UnixTime(now.0),
+                },
+            )
+            .await
+            .map_err(store_problem)?;
+        let all = self.store.events(&case_id).await.map_err(store_problem)?;
+        let new: Vec<_> = all.into_iter().filter(|r| r.seq > record.last_seq).collect();
+        self.log_events(&case_id, new).await?;
+        self.publish_due(&case_id, &after, now.date()).await?;
+        let events = events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
+        Ok((self.view(stored.version, &after, View::Full, now.date()), events))
+    }
+
+    /// A case, as `caller` may see it.
+    pub async fn get(&self, caller: &Caller, id: &str, today: treaty::Date) -> Result<CaseView, Problem> {
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let record = self
+            .store
+            .load_case(&case_id)
+            .await
+            .map_err(store_problem)?
+            .ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
+        let case = Self::load_case(&record)?;
+        let view = view_for(caller.role, case.side).ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
+        Ok(self.view(record.version, &case, view, today))
+    }
+
+    /// A case's events with their commitments' bookkeeping.
+    pub async fn events(&self, caller: &Caller, id: &str) -> Result<Vec<EventView>, Problem> {
+        self.get(caller, id, treaty::Date::from_days_since_epoch(0)).await?;
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let records = self.store.events(&case_id).await.map_err(store_problem)?;
+        Ok(records
+            .into_iter()
+            .map(|r| EventView {
+                event: serde_json::from_slice(&r.bytes).unwrap_or(Value::Null),
+                log_index: r.log_index,
+                revealed: r.revealed,
+                reveal_by: r.reveal_by.map(|d| treaty::Date::from_days_since_epoch(d.0).to_string()),
+            })
+            .collect())
+    }
+
+    /// The cases `caller` may see, a page at a time.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        state: Option<String>,
+        cursor: Option<&str>,
+        limit: u32,
+        today: treaty::Date,
+    ) -> Result<(Vec<CaseView>, Option<String>), Problem> {
+        let cursor = cursor.map(Cursor::parse).transpose().map_err(store_problem)?;
+        let kind = (caller.role == Role::ProviderLegal).then(|| Side::Provider.id().to_string());
+        let filter = CaseFilter { node: Some(self.node.clone()), kind, state };
+        let page = self
+            .store
+            .list_cases(&filter, cursor.as_ref(), limit.clamp(1, store::MAX_PAGE))
+            .await
+            .map_err(store_problem)?;
+        let mut out = Vec::new();
+        for r in &page.items {
+            let case = Self::load_case(r)?;
+            if let Some(view) = view_for(caller.role, case.side) {
+                out.push(self.view(r.version, &case, view, today));
+            }
+        }
+        Ok((out, page.next.map(|c| c.as_str().to_string())))
+    }
+}

@@ -2,7 +2,7 @@
 
 mod common;
 
-use store::{CaseId, NewCase, NewEvent, PostgresOptions, PostgresStore, Store, StoreError, UnixTime};
+use store::{CaseId, NewCase, NewEvent, PostgresOptions, PostgresStore, StoreError, UnixTime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refuses_to_rewrite_history() {

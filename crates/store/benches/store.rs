@@ -1,7 +1,7 @@
 //! Durable case updates (two events each) per second on SQLite and PostgreSQL, next to the raw rate of
 //! single-row durable inserts measured in the same run.
 //!
-//! `cargo bench -p store --bench store -- [--seconds N] [--tasks N] [--sqlite-only]`
+//! `cargo bench -p store --bench store -- [--seconds N] [--tasks N] [--sqlite-only | --postgres-only]`
 //! PostgreSQL is measured when `DATABASE_URL` names it (in a schema of its own, dropped afterwards).
 
 use std::path::Path;
@@ -21,16 +21,18 @@ struct Args {
     seconds: u64,
     tasks: usize,
     sqlite_only: bool,
+    postgres_only: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { seconds: 5, tasks: 256, sqlite_only: false };
+    let mut a = Args { seconds: 5, tasks: 256, sqlite_only: false, postgres_only: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--seconds" => a.seconds = it.next().context("--seconds N")?.parse()?,
             "--tasks" => a.tasks = it.next().context("--tasks N")?.parse()?,
             "--sqlite-only" => a.sqlite_only = true,
+            "--postgres-only" => a.postgres_only = true,
             "--bench" => {}
             other => bail!("unknown argument {other:?}"),
         }
@@ -57,11 +59,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         dir.path().display()
     );
 
-    let raw = sqlite_raw_inserts(&dir.path().join("raw.db"), secs).await?;
-    println!("sqlite   raw single-row durable inserts (1 connection, WAL, synchronous=FULL): {raw:>8.0}/s");
-    let store = Arc::new(SqliteStore::open(dir.path().join("cases.db"), SqliteOptions::default()).await?);
-    let rate = updates(store, args.tasks, secs).await?;
-    println!("sqlite   durable case updates with 2 events ({} writers, group commit):     {rate:>8.0}/s", args.tasks);
+    if !args.postgres_only {
+        let raw = sqlite_raw_inserts(&dir.path().join("raw.db"), secs).await?;
+        println!("sqlite   raw single-row durable inserts (1 connection, WAL, synchronous=FULL): {raw:>8.0}/s");
+        let store = Arc::new(SqliteStore::open(dir.path().join("cases.db"), SqliteOptions::default()).await?);
+        let rate = updates(store, args.tasks, secs).await?;
+        println!("sqlite   durable case updates with 2 events ({} writers, group commit):     {rate:>8.0}/s", args.tasks);
+    }
 
     if args.sqlite_only {
         return Ok(());

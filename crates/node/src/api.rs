@@ -30,6 +30,8 @@ pub struct AppState {
     pub tokens: crate::auth::Tokens,
     /// The cases service, when storage is open.
     pub cases: Option<Arc<crate::cases::Cases>>,
+    /// Evidence blobs, when storage is open.
+    pub blobs: Option<Arc<store::BlobStore>>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -218,6 +220,7 @@ impl utoipa::Modify for BearerAuth {
         (name = "policy", description = "Admissibility and safeguards"),
         (name = "transparency", description = "The node's public log and the statistics recomputed from it"),
         (name = "cases", description = "Cases at this node: their life, commands and events"),
+        (name = "evidence", description = "Sealed evidence packages: resumable uploads verified against their manifest, downloads with ranges"),
         (name = "node", description = "This node")
     )
 )]
@@ -309,12 +312,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::api_cases::get))
         .routes(routes!(crate::api_cases::events))
         .routes(routes!(crate::api_cases::command))
+        .routes(routes!(crate::evidence::start))
+        .routes(routes!(crate::evidence::complete))
 }
 
 /// The node's HTTP application, without a log open for appending (it still serves the
 /// log directory's tiles) and without case storage.
 pub fn app(config: Resolved) -> axum::Router {
-    app_with(config, None, None)
+    app_with(config, None, None, None)
 }
 
 /// The node's whole HTTP application.
@@ -322,17 +327,23 @@ pub fn app_with(
     config: Resolved,
     log: Option<Arc<crate::transparency::Transparency>>,
     cases: Option<Arc<crate::cases::Cases>>,
+    blobs: Option<Arc<store::BlobStore>>,
 ) -> axum::Router {
     let (router, api) = api_router().split_for_parts();
     let openapi = api.to_pretty_json().unwrap_or_default();
     let limit = config.config.limits.max_json_bytes;
     let tokens = crate::auth::Tokens::new(config.base.join(&config.config.storage.tokens));
-    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases };
+    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases, blobs };
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/", axum::routing::get(crate::ui::public))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
+        .route(
+            "/api/v1/uploads/{upload}/files/{index}",
+            axum::routing::head(crate::evidence::offset).put(crate::evidence::put),
+        )
+        .route("/api/v1/evidence/{manifest}/{*name}", axum::routing::get(crate::evidence::download))
         .route("/favicon.ico", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", axum::routing::get(healthz))
         .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))

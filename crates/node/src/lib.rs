@@ -12,6 +12,7 @@ pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod draft;
+pub mod evidence;
 pub mod log;
 pub mod problem;
 pub mod transparency;
@@ -145,7 +146,9 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         config.config.node.role.id(),
         log.verifier_key
     );
-    let app = api::app_with(config, Some(log), Some(cases));
+    let blobs = evidence::open_blobs(&config)
+        .map_err(|detail| StartError::Store { url: config.config.storage.blobs.clone(), detail })?;
+    let app = api::app_with(config, Some(log), Some(cases), Some(blobs));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)
 }
 

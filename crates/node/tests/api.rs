@@ -205,8 +205,12 @@ async fn statistics_are_recomputed_from_the_log() {
     assert_eq!(log.append(entries).unwrap(), 0);
     assert_eq!(log.size(), 2);
     let config = Config::example("BB-central-authority", PartyRole::CentralAuthority, "BB", "127.0.0.1:0");
-    let app =
-        node::api::app_with(config.validate(dir.path().to_path_buf()).unwrap(), Some(std::sync::Arc::new(log)), None);
+    let app = node::api::app_with(
+        config.validate(dir.path().to_path_buf()).unwrap(),
+        Some(std::sync::Arc::new(log)),
+        None,
+        None,
+    );
     let res = app
         .clone()
         .oneshot(Request::builder().uri("/api/v1/transparency/statistics").body(Body::empty()).unwrap())

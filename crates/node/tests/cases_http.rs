@@ -28,7 +28,7 @@ async fn node_on(store: Arc<dyn store::Store>) -> Node {
     let cases = Arc::new(node::cases::Cases::new(store, log.clone(), "BB-central-authority", [7; 32]));
     let tokens = node::auth::Tokens::new(dir.path().join("data/tokens.json"));
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    Node { app: node::api::app_with(config, Some(log), Some(cases)), tokens, _dir: dir }
+    Node { app: node::api::app_with(config, Some(log), Some(cases), None), tokens, _dir: dir }
 }
 
 impl Node {

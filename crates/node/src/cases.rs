@@ -340,6 +340,10 @@ impl Cases {
         }
         let mut after = before.clone();
         let events = after.execute(command, caller.role, now).map_err(command_problem)?;
+        if events.is_empty() {
+            // Nothing happened (a tick with nothing due): nothing to store or log.
+            return Ok((self.view(record.version, &before, View::Full, now.date()), Vec::new()));
+        }
         let new_events = Self::prepare(Some(&before), &after, &events)?;
         let stored = self
             .store
@@ -361,6 +365,46 @@ impl Cases {
         self.publish_due(&case_id, &after, now.date()).await?;
         let events = events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
         Ok((self.view(stored.version, &after, View::Full, now.date()), events))
+    }
+
+    /// What time has made due, at every case that has events past their reveal-by day:
+    /// the clock ticks (the case becomes reveal due), the case is revealed, and the
+    /// reveals are published. Returns how many cases were revealed. A node runs this
+    /// regularly; one that does not is counted as overdue from its log.
+    pub async fn sweep(&self, now: Timestamp) -> Result<usize, Problem> {
+        let today = now.date();
+        let due = self.store.events_due_for_reveal(DayNumber(today.days_since_epoch())).await.map_err(store_problem)?;
+        let mut ids: Vec<CaseId> = due.into_iter().map(|e| e.case_id).collect();
+        ids.dedup();
+        let clock = Caller { name: "clock".into(), role: Role::Clock, token_id: "-".into() };
+        let mut revealed = 0;
+        for id in ids {
+            let Some(record) = self.store.load_case(&id).await.map_err(store_problem)? else { continue };
+            let case = Self::load_case(&record)?;
+            let case = if matches!(case.secrecy, Secrecy::Secret { .. }) {
+                match self.command(&clock, id.as_str(), &Command::Tick, Some(record.version), now).await {
+                    Ok(_) => Self::load_case(
+                        &self
+                            .store
+                            .load_case(&id)
+                            .await
+                            .map_err(store_problem)?
+                            .ok_or_else(|| Problem::not_found("case"))?,
+                    )?,
+                    Err(_) => continue, // changed meanwhile: next round
+                }
+            } else {
+                case
+            };
+            if matches!(case.secrecy, Secrecy::RevealDue { .. }) {
+                if self.command(&clock, id.as_str(), &Command::Reveal, None, now).await.is_ok() {
+                    revealed += 1;
+                }
+            } else {
+                self.publish_due(&id, &case, today).await?;
+            }
+        }
+        Ok(revealed)
     }
 
     /// A case, as `caller` may see it.

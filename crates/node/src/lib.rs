@@ -146,6 +146,19 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         config.config.node.role.id(),
         log.verifier_key
     );
+    // Secrecy ends on time: reveal what is due, every minute.
+    let sweeper = cases.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match sweeper.sweep(clock::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(revealed = n, "confidentiality expired: revealed"),
+                Err(p) => tracing::warn!(problem = ?p.detail, "reveal sweep failed"),
+            }
+        }
+    });
     let blobs = evidence::open_blobs(&config)
         .map_err(|detail| StartError::Store { url: config.config.storage.blobs.clone(), detail })?;
     let app = api::app_with(config, Some(log), Some(cases), Some(blobs));

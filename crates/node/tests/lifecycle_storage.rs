@@ -236,3 +236,57 @@ async fn whole_lifecycle_on_postgres() {
     // The schema name is made above from hex digits only.
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool).await.unwrap();
 }
+
+/// Secrecy ends on time at the node: the sweep ticks, reveals and publishes; the
+/// statistics then count nothing overdue, and the reveals open the log's commitments.
+#[tokio::test]
+async fn the_sweep_reveals_what_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store::SqliteStore::open(dir.path().join("cases.db"), store::SqliteOptions::default()).await.unwrap();
+    let store: Arc<dyn store::Store> = Arc::new(s);
+    let log =
+        Arc::new(node::transparency::Transparency::open_or_create(&dir.path().join("log"), "X.custodia").unwrap());
+    let cases = Cases::new(store.clone(), log.clone(), "X", [3; 32]);
+    cases
+        .create(
+            &who(Role::CentralAuthority),
+            Some("s1".into()),
+            Side::Requested,
+            &file("stored-data-confidential"),
+            false,
+            t("2026-11-25T09:00:00Z"),
+        )
+        .await
+        .unwrap();
+    cases
+        .command(
+            &who(Role::CentralAuthority),
+            "s1",
+            &Command::Decide { action: Action::Admit, reasons: vec![], until: None },
+            None,
+            t("2026-11-25T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let stats = |day: &str| {
+        case::commitment::statistics(
+            log.entries().unwrap().iter().map(Vec::as_slice),
+            treaty::Date::parse(day).unwrap(),
+        )
+    };
+    assert_eq!((stats("2027-02-23").secret, stats("2027-02-23").overdue), (2, 0));
+    // Nothing is due before the expiry.
+    assert_eq!(cases.sweep(t("2027-02-22T12:00:00Z")).await.unwrap(), 0);
+    // A node that does not sweep is counted as overdue the day after the expiry.
+    assert_eq!(stats("2027-02-24").overdue, 2);
+    // The sweep on the expiry day reveals: ticks (reveal due), reveals, notification due.
+    assert_eq!(cases.sweep(t("2027-02-23T00:05:00Z")).await.unwrap(), 1);
+    let s = stats("2027-02-24");
+    assert_eq!((s.overdue, s.secret), (0, 0), "{s:?}");
+    assert_eq!(s.revealed, 5, "created, decided, reveal_due, revealed, notification_due");
+    assert_eq!(s.decisions_by_action.get("admit"), Some(&1));
+    let c = cases.get(&who(Role::CentralAuthority), "s1", treaty::Date::parse("2027-02-24").unwrap()).await.unwrap();
+    assert_eq!(c.case["notification"]["status"], "due");
+    // Sweeping again does nothing.
+    assert_eq!(cases.sweep(t("2027-02-24T00:05:00Z")).await.unwrap(), 0);
+}

@@ -64,7 +64,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("sqlite   raw single-row durable inserts (1 connection, WAL, synchronous=FULL): {raw:>8.0}/s");
         let store = Arc::new(SqliteStore::open(dir.path().join("cases.db"), SqliteOptions::default()).await?);
         let rate = updates(store, args.tasks, secs).await?;
-        println!("sqlite   durable case updates with 2 events ({} writers, group commit):     {rate:>8.0}/s", args.tasks);
+        println!(
+            "sqlite   durable case updates with 2 events ({} writers, group commit):     {rate:>8.0}/s",
+            args.tasks
+        );
     }
 
     if args.sqlite_only {

@@ -30,7 +30,7 @@ pub use model::{
     CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, MAX_EVENTS_PER_WRITE, MAX_NAME_LEN,
     MAX_PAGE, NewCase, NewEvent, Page, UnixTime,
 };
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{BatchStats, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Where cases and their events live. Implemented by [`SqliteStore`] and [`PostgresStore`].

@@ -2,18 +2,30 @@
 //! the case only if its version matches and appends the events in the same statement), so it is atomic
 //! without an explicit transaction and costs one round trip. Concurrent writers are ordered by the row lock
 //! on the case: the loser's `WHERE version = expected` no longer matches and it changes nothing.
+//!
+//! Case updates are queued and applied by a few writer tasks; each takes the updates waiting (up to
+//! [`PostgresOptions::max_batch`], never two for the same case) and applies them with one statement, in
+//! one transaction: one commit for many updates (group commit). Each update in the batch still succeeds
+//! or is refused on its own (a version mismatch simply matches no row); if the statement itself fails (a
+//! deadlock between two batches, say), it changed nothing and each of its updates is retried alone.
 //! Durability is the server's: with `synchronous_commit = on` (the default) a commit returns after the WAL
 //! is flushed, and concurrent commits share one flush (group commit).
 
 use std::str::FromStr as _;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::model::{check_filter, check_new_case, check_update, log_index_refused, page, refused, to_db};
+use sqlx::Row as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::model::{check_filter, check_new_case, check_update, from_db, log_index_refused, page, refused, to_db};
 use crate::rows::{case_from_row, event_from_row};
 use crate::{
     CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page, Store,
-    StoreError,
+    StoreError, UnixTime,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -28,19 +40,50 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
     /// The most connections in the pool (default 16).
     pub max_connections: u32,
+    /// Tasks that write queued updates, each on its own connection (default 8, at most `max_connections`).
+    pub update_writers: usize,
+    /// The most updates one statement applies (default 64).
+    pub max_batch: usize,
 }
 
 impl PostgresOptions {
     /// Options for `url` with the default schema and pool size.
     pub fn new(url: impl Into<String>) -> PostgresOptions {
-        PostgresOptions { url: url.into(), schema: None, max_connections: 16 }
+        PostgresOptions { url: url.into(), schema: None, max_connections: 16, update_writers: 8, max_batch: 64 }
     }
 }
 
-/// Cases in a PostgreSQL database.
+/// Cases in a PostgreSQL database. See the module documentation for how updates are batched.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    updates: mpsc::Sender<PendingUpdate>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    batched_updates: AtomicU64,
+    retried_alone: AtomicU64,
+}
+
+/// How the update writers have been doing since the store was connected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Statements that applied several updates at once.
+    pub batches: u64,
+    /// Updates applied (or refused) by those statements.
+    pub batched_updates: u64,
+    /// Updates retried alone because their batch's statement failed.
+    pub retried_alone: u64,
+}
+
+#[derive(Debug)]
+struct PendingUpdate {
+    id: CaseId,
+    update: CaseUpdate,
+    reply: oneshot::Sender<Result<CaseRecord, StoreError>>,
 }
 
 fn check_schema(schema: &str) -> Result<(), StoreError> {
@@ -54,8 +97,8 @@ fn check_schema(schema: &str) -> Result<(), StoreError> {
 impl PostgresStore {
     /// Connects, creates the schema if one is named and missing, and brings the tables up to date.
     pub async fn connect(options: PostgresOptions) -> Result<PostgresStore, StoreError> {
-        if options.max_connections == 0 {
-            return Err(StoreError::Invalid("max_connections must be at least 1".into()));
+        if options.max_connections == 0 || options.update_writers == 0 || options.max_batch == 0 {
+            return Err(StoreError::Invalid("max_connections, update_writers and max_batch must be at least 1".into()));
         }
         let mut connect = PgConnectOptions::from_str(&options.url)?;
         if let Some(schema) = &options.schema {
@@ -69,7 +112,23 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new().max_connections(options.max_connections).connect_with(connect).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PostgresStore { pool })
+        let (updates, queue) = mpsc::channel(options.max_batch.saturating_mul(options.update_writers));
+        let queue = Arc::new(Mutex::new(queue));
+        let writers = options.update_writers.min(usize::try_from(options.max_connections).unwrap_or(usize::MAX));
+        let stats = Arc::new(Counters::default());
+        for _ in 0..writers {
+            tokio::spawn(run_update_writer(pool.clone(), queue.clone(), options.max_batch, stats.clone()));
+        }
+        Ok(PostgresStore { pool, updates, stats })
+    }
+
+    /// Counts of batched updates (for metrics).
+    pub fn batch_stats(&self) -> BatchStats {
+        BatchStats {
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            batched_updates: self.stats.batched_updates.load(Ordering::Relaxed),
+            retried_alone: self.stats.retried_alone.load(Ordering::Relaxed),
+        }
     }
 
     /// The connection pool (to share it, or close it with `pool().close()`).
@@ -172,44 +231,9 @@ impl Store for PostgresStore {
 
     async fn update_case(&self, id: &CaseId, update: CaseUpdate) -> Result<CaseRecord, StoreError> {
         check_update(&update)?;
-        let expected = update.expected_version;
-        let n = update.events.len() as i64;
-        let cols = EventColumns::new(update.events);
-        let row = sqlx::query(
-            "WITH u AS (
-                UPDATE cases SET version = version + 1, state = $3, snapshot = $4, updated_at = $5,
-                                 last_seq = last_seq + $6
-                WHERE id = $1 AND version = $2
-                RETURNING id, node, kind, state, version, last_seq, snapshot, created_at, updated_at
-             ), e AS (
-                INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by)
-                SELECT u.id, u.last_seq - $6 + t.ord, t.kind, t.at, t.bytes, t.salt, t.reveal_by
-                FROM u, unnest($7::text[], $8::int8[], $9::bytea[], $10::bytea[], $11::int8[])
-                     WITH ORDINALITY AS t(kind, at, bytes, salt, reveal_by, ord)
-             )
-             SELECT * FROM u",
-        )
-        .bind(id.as_str())
-        .bind(expected as i64)
-        .bind(update.state)
-        .bind(update.snapshot)
-        .bind(update.at.0)
-        .bind(n)
-        .bind(cols.kinds)
-        .bind(cols.ats)
-        .bind(cols.bytes)
-        .bind(cols.salts)
-        .bind(cols.reveal_bys)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = row {
-            return case_from_row!(&row);
-        }
-        let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Err(refused(id, expected, actual))
+        let (reply, answer) = oneshot::channel();
+        self.updates.send(PendingUpdate { id: id.clone(), update, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn events(&self, id: &CaseId) -> Result<Vec<EventRecord>, StoreError> {
@@ -305,4 +329,194 @@ impl Store for PostgresStore {
         .await?;
         rows.iter().map(|row| event_from_row!(row)).collect()
     }
+}
+
+async fn run_update_writer(
+    pool: PgPool,
+    queue: Arc<Mutex<mpsc::Receiver<PendingUpdate>>>,
+    max_batch: usize,
+    stats: Arc<Counters>,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        let received = queue.lock().await.recv_many(&mut batch, max_batch).await;
+        if received == 0 {
+            return;
+        }
+        while !batch.is_empty() {
+            // Two updates of one case in one statement would race with each other: the later ones wait.
+            let mut seen = HashSet::new();
+            let (now, later): (Vec<_>, Vec<_>) = batch.drain(..).partition(|p| seen.insert(p.id.clone()));
+            apply_batch(&pool, now, &stats).await;
+            batch = later;
+        }
+    }
+}
+
+async fn apply_batch(pool: &PgPool, mut batch: Vec<PendingUpdate>, stats: &Counters) {
+    if batch.len() > 1 {
+        // On `Err` the statement changed nothing: each update then gets its own chance (and its own error).
+        if let Ok(outcomes) = update_many(pool, &batch).await {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.batched_updates.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                // A caller that went away no longer needs the answer; the update stands.
+                let _ = pending.reply.send(outcome);
+            }
+            return;
+        }
+        stats.retried_alone.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+    for pending in batch.drain(..) {
+        let outcome = update_one(pool, &pending.id, pending.update).await;
+        let _ = pending.reply.send(outcome);
+    }
+}
+
+/// One update, one statement.
+async fn update_one(pool: &PgPool, id: &CaseId, update: CaseUpdate) -> Result<CaseRecord, StoreError> {
+    let expected = update.expected_version;
+    let n = update.events.len() as i64;
+    let cols = EventColumns::new(update.events);
+    let row = sqlx::query(
+        "WITH u AS (
+            UPDATE cases SET version = version + 1, state = $3, snapshot = $4, updated_at = $5,
+                             last_seq = last_seq + $6
+            WHERE id = $1 AND version = $2
+            RETURNING id, node, kind, state, version, last_seq, snapshot, created_at, updated_at
+         ), e AS (
+            INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by)
+            SELECT u.id, u.last_seq - $6 + t.ord, t.kind, t.at, t.bytes, t.salt, t.reveal_by
+            FROM u, unnest($7::text[], $8::int8[], $9::bytea[], $10::bytea[], $11::int8[])
+                 WITH ORDINALITY AS t(kind, at, bytes, salt, reveal_by, ord)
+         )
+         SELECT * FROM u",
+    )
+    .bind(id.as_str())
+    .bind(expected as i64)
+    .bind(update.state)
+    .bind(update.snapshot)
+    .bind(update.at.0)
+    .bind(n)
+    .bind(cols.kinds)
+    .bind(cols.ats)
+    .bind(cols.bytes)
+    .bind(cols.salts)
+    .bind(cols.reveal_bys)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = row {
+        return case_from_row!(&row);
+    }
+    let actual: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(id.as_str()).fetch_optional(pool).await?;
+    Err(refused(id, expected, actual))
+}
+
+/// Several updates of distinct cases, one statement. `Err` means nothing was written.
+async fn update_many(
+    pool: &PgPool,
+    batch: &[PendingUpdate],
+) -> Result<Vec<Result<CaseRecord, StoreError>>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut expected = Vec::with_capacity(batch.len());
+    let mut states = Vec::with_capacity(batch.len());
+    let mut snapshots = Vec::with_capacity(batch.len());
+    let mut ats = Vec::with_capacity(batch.len());
+    let mut counts = Vec::with_capacity(batch.len());
+    let mut e_case = Vec::new();
+    let mut e_ord = Vec::new();
+    let mut e_kind = Vec::new();
+    let mut e_at = Vec::new();
+    let mut e_bytes = Vec::new();
+    let mut e_salt = Vec::new();
+    let mut e_reveal = Vec::new();
+    for p in batch {
+        let u = &p.update;
+        ids.push(p.id.as_str());
+        expected.push(u.expected_version as i64);
+        states.push(u.state.as_str());
+        snapshots.push(u.snapshot.as_slice());
+        ats.push(u.at.0);
+        counts.push(u.events.len() as i64);
+        for (ord, e) in (1i64..).zip(&u.events) {
+            e_case.push(p.id.as_str());
+            e_ord.push(ord);
+            e_kind.push(e.kind.as_str());
+            e_at.push(e.at.0);
+            e_bytes.push(e.bytes.as_slice());
+            e_salt.push(e.salt.as_slice());
+            e_reveal.push(e.reveal_by.map(|d| d.0));
+        }
+    }
+    let rows = sqlx::query(
+        "WITH i AS (
+            SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::bytea[], $5::int8[], $6::int8[])
+                AS i(id, expected, state, snapshot, at, n)
+         ), u AS (
+            UPDATE cases c SET version = c.version + 1, state = i.state, snapshot = i.snapshot,
+                               updated_at = i.at, last_seq = c.last_seq + i.n
+            FROM i WHERE c.id = i.id AND c.version = i.expected
+            RETURNING c.id, c.node, c.kind, c.version, c.last_seq, c.created_at, i.n
+         ), e AS (
+            INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by)
+            SELECT u.id, u.last_seq - u.n + ev.ord, ev.kind, ev.at, ev.bytes, ev.salt, ev.reveal_by
+            FROM u JOIN unnest($7::text[], $8::int8[], $9::text[], $10::int8[], $11::bytea[], $12::bytea[],
+                               $13::int8[]) AS ev(case_id, ord, kind, at, bytes, salt, reveal_by)
+                 ON ev.case_id = u.id
+         )
+         SELECT id, node, kind, version, last_seq, created_at FROM u",
+    )
+    .bind(&ids)
+    .bind(&expected)
+    .bind(&states)
+    .bind(&snapshots)
+    .bind(&ats)
+    .bind(&counts)
+    .bind(&e_case)
+    .bind(&e_ord)
+    .bind(&e_kind)
+    .bind(&e_at)
+    .bind(&e_bytes)
+    .bind(&e_salt)
+    .bind(&e_reveal)
+    .fetch_all(pool)
+    .await?;
+    let mut applied = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        applied.insert(id, row);
+    }
+    let mut actual: HashMap<String, i64> = HashMap::new();
+    if applied.len() < batch.len() {
+        let refused_ids: Vec<&str> = ids.iter().copied().filter(|id| !applied.contains_key(*id)).collect();
+        let found: Vec<(String, i64)> = sqlx::query_as("SELECT id, version FROM cases WHERE id = ANY($1)")
+            .bind(&refused_ids)
+            .fetch_all(pool)
+            .await?;
+        actual.extend(found);
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for p in batch {
+        let outcome = match applied.get(p.id.as_str()) {
+            Some(row) => record_after_update(row, p),
+            None => Err(refused(&p.id, p.update.expected_version, actual.get(p.id.as_str()).copied())),
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn record_after_update(row: &sqlx::postgres::PgRow, p: &PendingUpdate) -> Result<CaseRecord, StoreError> {
+    Ok(CaseRecord {
+        id: p.id.clone(),
+        node: row.try_get("node")?,
+        kind: row.try_get("kind")?,
+        state: p.update.state.clone(),
+        version: from_db("version", row.try_get("version")?)?,
+        last_seq: from_db("last_seq", row.try_get("last_seq")?)?,
+        snapshot: p.update.snapshot.clone(),
+        created_at: UnixTime(row.try_get("created_at")?),
+        updated_at: p.update.at,
+    })
 }

@@ -2,7 +2,9 @@
 
 mod common;
 
-use store::{CaseId, NewCase, NewEvent, PostgresOptions, PostgresStore, StoreError, UnixTime};
+use std::sync::Arc;
+
+use store::{CaseId, CaseUpdate, NewCase, NewEvent, PostgresOptions, PostgresStore, Store, StoreError, UnixTime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refuses_to_rewrite_history() {
@@ -50,4 +52,76 @@ async fn bad_schema_names_are_refused_before_connecting() {
     }
     let err = PostgresStore::connect(PostgresOptions::new("not a url")).await.unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err}");
+}
+
+fn case(id: &str) -> NewCase {
+    NewCase {
+        id: CaseId::new(id).unwrap(),
+        node: "DE".into(),
+        kind: "requested".into(),
+        state: "received".into(),
+        snapshot: vec![],
+        created_at: UnixTime(0),
+    }
+}
+
+/// Updates that arrive together are applied by one statement, each still accepted or refused on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_are_batched_and_judged_one_by_one() {
+    let Some(h) = common::postgres().await else { return };
+    let (store, pg) = (h.store.clone(), h.postgres.clone().unwrap());
+    for i in 0..64 {
+        store.create_case(case(&format!("b{i}")), vec![]).await.unwrap();
+    }
+    for round in 0..5u64 {
+        let tasks: Vec<_> = (0..96)
+            .map(|i| {
+                let store: Arc<dyn Store> = store.clone();
+                tokio::spawn(async move {
+                    // 64 good updates, 16 stale ones on the same cases, 16 on cases that do not exist.
+                    let (name, expected) = match i {
+                        0..64 => (format!("b{i}"), round + 1),
+                        64..80 => (format!("b{}", i - 64), round + 7),
+                        _ => (format!("none{i}"), 1),
+                    };
+                    let events = (0..=i % 3)
+                        .map(|k| NewEvent {
+                            kind: "e".into(),
+                            at: UnixTime(1),
+                            bytes: format!("{name}/{round}/{k}").into_bytes(),
+                            salt: [k as u8; 32],
+                            reveal_by: None,
+                        })
+                        .collect();
+                    let update = CaseUpdate {
+                        expected_version: expected,
+                        state: format!("r{round}"),
+                        snapshot: vec![],
+                        events,
+                        at: UnixTime(1),
+                    };
+                    (i, store.update_case(&CaseId::new(name).unwrap(), update).await)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (i, result) = t.await.unwrap();
+            match i {
+                0..64 => assert_eq!(result.unwrap().version, round + 2),
+                64..80 => assert!(matches!(result, Err(StoreError::VersionConflict { .. })), "{result:?}"),
+                _ => assert!(matches!(result, Err(StoreError::CaseNotFound(_))), "{result:?}"),
+            }
+        }
+    }
+    for i in 0..64u64 {
+        let id = CaseId::new(format!("b{i}")).unwrap();
+        let events = store.events(&id).await.unwrap();
+        assert_eq!(events.len() as u64, 5 * (i % 3 + 1));
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=events.len() as u64).collect::<Vec<_>>());
+        assert_eq!(events.last().unwrap().bytes, format!("b{i}/4/{}", i % 3).into_bytes());
+    }
+    pg.check_consistency().await.unwrap();
+    let stats = pg.batch_stats();
+    assert!(stats.batches > 0 && stats.batched_updates > stats.batches, "{stats:?}");
+    assert_eq!(stats.retried_alone, 0, "{stats:?}");
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub cases: Option<Arc<crate::cases::Cases>>,
     /// Evidence blobs, when storage is open.
     pub blobs: Option<Arc<store::BlobStore>>,
+    /// This node's place in the federation, when it has one.
+    pub peers: Option<Arc<crate::peers::Peers>>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -333,7 +335,8 @@ pub fn app_with(
     let openapi = api.to_pretty_json().unwrap_or_default();
     let limit = config.config.limits.max_json_bytes;
     let tokens = crate::auth::Tokens::new(config.base.join(&config.config.storage.tokens));
-    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases, blobs };
+    let peers = cases.as_ref().and_then(|c| c.peers());
+    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases, blobs, peers };
     router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/", axum::routing::get(crate::ui::public))
@@ -344,6 +347,7 @@ pub fn app_with(
             axum::routing::head(crate::evidence::offset).put(crate::evidence::put),
         )
         .route("/api/v1/evidence/{manifest}/{*name}", axum::routing::get(crate::evidence::download))
+        .route("/api/v1/inbox", axum::routing::post(crate::inbox::receive))
         .route("/favicon.ico", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", axum::routing::get(healthz))
         .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))

@@ -27,6 +27,7 @@ pub struct Cases {
     log: Arc<Transparency>,
     node: String,
     secret: [u8; 32],
+    peers: Option<Arc<crate::peers::Peers>>,
 }
 
 /// How much of a case a role may see.
@@ -131,7 +132,151 @@ pub struct EventView {
 impl Cases {
     /// The service over `store` and `log`, for node `node`, with the node's secret for case tags.
     pub fn new(store: Arc<dyn Store>, log: Arc<Transparency>, node: &str, secret: [u8; 32]) -> Cases {
-        Cases { store, log, node: node.into(), secret }
+        Cases { store, log, node: node.into(), secret, peers: None }
+    }
+
+    /// This node's place in the federation, if it has one.
+    pub fn peers(&self) -> Option<Arc<crate::peers::Peers>> {
+        self.peers.clone()
+    }
+
+    /// The same service, sending what the other nodes must know through `peers`.
+    pub fn with_peers(mut self, peers: Arc<crate::peers::Peers>) -> Cases {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// The messages that events at this node send to other nodes: the request to the
+    /// requested State, its answers back, the routing to the provider, the provider's
+    /// acknowledgement, objection, hold and production, the judge's ruling, the evidence
+    /// returned. A case received from node N with N's id X is named `N:X` here.
+    fn outgoing(&self, id: &str, after: &Case, events: &[Event]) -> Result<(), Problem> {
+        use crate::peers::{COMMAND, CommandBody, REQUEST, RequestBody};
+        use case::EventBody as E;
+        let Some(peers) = &self.peers else { return Ok(()) };
+        let send_err = |e: crate::peers::PeersError| internal("queueing a message", &e.to_string());
+        let origin = id.split_once(':');
+        let file: Value = serde_json::from_str(&after.case_file).unwrap_or(Value::Null);
+        let requested_ca = || -> Result<String, Problem> {
+            let parsed = policy::parse_case(after.case_file.as_bytes())
+                .map_err(|_| internal("the case file", "no longer valid"))?;
+            peers.central_authority_of(parsed.request.requested_state).map(|p| p.name.clone()).ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "no-peer",
+                    "The requested State has no central authority in the federation directory",
+                )
+                .detail(parsed.request.requested_state.to_string())
+            })
+        };
+        let command_to = |to: &str, case: &str, command: Command| {
+            peers.enqueue(to, COMMAND, &CommandBody { case: case.into(), command }).map_err(send_err)
+        };
+        let confidential_until = events.iter().find_map(|e| match &e.body {
+            E::ConfidentialitySet { until } => Some(*until),
+            _ => None,
+        });
+        for e in events {
+            match (&after.side, &e.body) {
+                (Side::Requesting, E::Sent) => {
+                    let to = requested_ca()?;
+                    peers
+                        .enqueue(
+                            &to,
+                            REQUEST,
+                            &RequestBody {
+                                case: id.into(),
+                                side: Side::Requested,
+                                case_file: file.clone(),
+                                emergency: after.emergency,
+                            },
+                        )
+                        .map_err(send_err)?;
+                }
+                (Side::Requesting, E::Resent) => command_to(
+                    &requested_ca()?,
+                    &format!("{}:{id}", self.node),
+                    Command::Resend { answer: "answered".into() },
+                )?,
+                (Side::Requested, E::Created { .. }) if e.actor == Role::Peer => {
+                    if let Some((from, theirs)) = origin {
+                        command_to(from, theirs, Command::Acknowledge)?;
+                    }
+                }
+                (
+                    Side::Requested,
+                    E::Decided { action, reasons, until, .. } | E::ConsultationConcluded { action, reasons, until },
+                ) => {
+                    if let Some((from, theirs)) = origin {
+                        command_to(
+                            from,
+                            theirs,
+                            Command::RecordAnswer {
+                                action: *action,
+                                reasons: reasons.clone(),
+                                until: *until,
+                                confidential_until,
+                            },
+                        )?;
+                    }
+                }
+                (Side::Requested, E::ReviewDecided { action, reasons }) => {
+                    if let Some((from, theirs)) = origin {
+                        command_to(
+                            from,
+                            theirs,
+                            Command::RecordAnswer {
+                                action: *action,
+                                reasons: reasons.clone(),
+                                until: None,
+                                confidential_until,
+                            },
+                        )?;
+                    }
+                }
+                (Side::Requested, E::Routed { provider }) => {
+                    peers
+                        .enqueue(
+                            provider,
+                            REQUEST,
+                            &RequestBody {
+                                case: id.into(),
+                                side: Side::Provider,
+                                case_file: file.clone(),
+                                emergency: after.emergency,
+                            },
+                        )
+                        .map_err(send_err)?;
+                }
+                (Side::Requested, E::ObjectionDecided { ruling, reasons }) => {
+                    if let Some(p) = &after.provider {
+                        command_to(
+                            p,
+                            &format!("{}:{id}", self.node),
+                            Command::DecideObjection { ruling: *ruling, reasons: reasons.clone() },
+                        )?;
+                    }
+                }
+                (Side::Requested, E::Returned) => {
+                    if let (Some((from, theirs)), Some(pkg)) = (origin, after.evidence.last()) {
+                        command_to(from, theirs, Command::ReceiveEvidence { package: pkg.clone() })?;
+                    }
+                }
+                (Side::Provider, body) if e.actor != Role::Peer => {
+                    let Some((from, theirs)) = origin else { continue };
+                    let cmd = match body {
+                        E::ProviderAcknowledged => Command::ProviderAcknowledge,
+                        E::Objected { grounds } => Command::Object { grounds: grounds.clone() },
+                        E::HoldPlaced { until } => Command::PlaceHold { until: *until },
+                        E::Produced { package } => Command::ReceiveEvidence { package: package.clone() },
+                        _ => continue,
+                    };
+                    command_to(from, theirs, cmd)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn case_salt(&self, id: &str) -> [u8; 32] {
@@ -301,6 +446,7 @@ impl Cases {
             .map_err(store_problem)?;
         self.log_events(&case_id, self.store.events(&case_id).await.map_err(store_problem)?).await?;
         self.publish_due(&case_id, &case, now.date()).await?;
+        self.outgoing(case_id.as_str(), &case, std::slice::from_ref(&created))?;
         Ok(self.view(record.version, &case, View::Full, now.date()))
     }
 
@@ -363,6 +509,7 @@ impl Cases {
         let new: Vec<_> = all.into_iter().filter(|r| r.seq > record.last_seq).collect();
         self.log_events(&case_id, new).await?;
         self.publish_due(&case_id, &after, now.date()).await?;
+        self.outgoing(case_id.as_str(), &after, &events)?;
         let events = events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
         Ok((self.view(stored.version, &after, View::Full, now.date()), events))
     }
@@ -405,6 +552,28 @@ impl Cases {
             }
         }
         Ok(revealed)
+    }
+
+    /// Whether node `sender` may run commands on case `id` here: a case it sent us
+    /// (`SENDER:...`), a request we sent to it (it is the requested State's central
+    /// authority), or a request we routed to it (it is the provider).
+    pub async fn peer_may_command(&self, sender: &str, id: &str) -> Result<bool, Problem> {
+        if id.split_once(':').is_some_and(|(from, _)| from == sender) {
+            return Ok(true);
+        }
+        let Ok(case_id) = CaseId::new(id) else { return Ok(false) };
+        let Some(record) = self.store.load_case(&case_id).await.map_err(store_problem)? else { return Ok(false) };
+        let case = Self::load_case(&record)?;
+        Ok(match case.side {
+            Side::Requesting => self.peers.as_ref().is_some_and(|p| {
+                policy::parse_case(case.case_file.as_bytes())
+                    .ok()
+                    .and_then(|c| p.central_authority_of(c.request.requested_state).map(|x| x.name == sender))
+                    .unwrap_or(false)
+            }),
+            Side::Requested => case.provider.as_deref() == Some(sender),
+            Side::Provider => false,
+        })
     }
 
     /// A case, as `caller` may see it.

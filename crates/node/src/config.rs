@@ -83,6 +83,23 @@ impl Default for Limits {
     }
 }
 
+/// `[federation]`: the signed directory of the federation and the keys that sign it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSection {
+    /// The signed directory (a C2SP signed note), relative to the configuration's directory.
+    pub directory: String,
+    /// The directory keys the node trusts (`name+hexid+base64`).
+    pub keys: Vec<String>,
+    /// How many of them must have signed.
+    #[serde(default = "one")]
+    pub threshold: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +115,9 @@ pub struct Config {
     /// `[limits]`
     #[serde(default)]
     pub limits: Limits,
+    /// `[federation]`: absent for a node that talks to no other node.
+    #[serde(default)]
+    pub federation: Option<FederationSection>,
 }
 
 /// A configuration problem, naming the key.
@@ -165,6 +185,20 @@ impl Config {
         if self.storage.log_dir.trim().is_empty() {
             return Err(err("storage.log_dir", "must name a directory".into()));
         }
+        if let Some(f) = &self.federation {
+            if f.keys.is_empty() {
+                return Err(err("federation.keys", "list at least one directory key".into()));
+            }
+            for (i, k) in f.keys.iter().enumerate() {
+                tlog::note::VerifierKey::parse(k).map_err(|e| err(&format!("federation.keys[{i}]"), e.to_string()))?;
+            }
+            if f.threshold == 0 || f.threshold > f.keys.len() {
+                return Err(err(
+                    "federation.threshold",
+                    format!("must be between 1 and the {} keys listed", f.keys.len()),
+                ));
+            }
+        }
         if self.limits.max_json_bytes == 0 {
             return Err(err("limits.max_json_bytes", "must be at least 1".into()));
         }
@@ -178,6 +212,7 @@ impl Config {
             http: HttpSection { listen: listen.into() },
             storage: StorageSection::default(),
             limits: Limits::default(),
+            federation: None,
         }
     }
 
@@ -199,6 +234,12 @@ impl Config {
             self.limits.max_json_bytes,
             self.limits.max_upload_bytes
         ));
+        if let Some(f) = &self.federation {
+            out.push_str(&format!(
+                "\n[federation]\ndirectory = {:?}\nkeys = {:?}\nthreshold = {}\n",
+                f.directory, f.keys, f.threshold
+            ));
+        }
         out
     }
 }

@@ -13,7 +13,9 @@ pub mod clock;
 pub mod config;
 pub mod draft;
 pub mod evidence;
+pub mod inbox;
 pub mod log;
+pub mod peers;
 pub mod problem;
 pub mod transparency;
 pub mod ui;
@@ -108,6 +110,42 @@ pub fn node_secret(path: &std::path::Path) -> Result<[u8; 32], StartError> {
     }
 }
 
+/// The node's place in the federation, when `[federation]` is configured: its identity
+/// (created on first start), the signed directory verified against the trusted keys.
+pub fn open_peers(config: &Resolved) -> Result<Option<std::sync::Arc<peers::Peers>>, StartError> {
+    let Some(f) = &config.config.federation else { return Ok(None) };
+    let fail = |detail: String| StartError::Store { url: "federation".into(), detail };
+    let path = config.base.join(&f.directory);
+    let note = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let keys: Vec<tlog::note::VerifierKey> =
+        f.keys.iter().filter_map(|k| tlog::note::VerifierKey::parse(k).ok()).collect();
+    let accepted =
+        federation::verify(&note, &keys, f.threshold, None).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let data = config.base.join("data");
+    let identity =
+        peers::identity(&data, &config.config.node.name, clock::now().0 as u64).map_err(|e| fail(e.to_string()))?;
+    let p = peers::Peers::new(&config.config.node.name, identity, accepted, &data).map_err(|e| fail(e.to_string()))?;
+    Ok(Some(std::sync::Arc::new(p)))
+}
+
+/// Delivers the outbox: at once when a message is queued, else every two seconds, backing
+/// off to a minute while a destination cannot be reached.
+pub async fn run_deliverer(peers: std::sync::Arc<peers::Peers>) {
+    let mut wait = std::time::Duration::from_secs(2);
+    loop {
+        tokio::select! {
+            () = peers.wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+        let sent = peers.deliver(u64::try_from(clock::now().0).unwrap_or(0)).await;
+        wait = if peers.pending() == 0 || sent > 0 {
+            std::time::Duration::from_secs(2)
+        } else {
+            (wait * 2).min(std::time::Duration::from_secs(60))
+        };
+    }
+}
+
 /// Opens the node's log, storage and cases service (and logs what a crash left unlogged).
 pub async fn open_services(
     config: &Resolved,
@@ -120,7 +158,11 @@ pub async fn open_services(
     let log = std::sync::Arc::new(log);
     let store = open_store(config).await?;
     let secret = node_secret(&config.base.join("data/node.secret"))?;
-    let cases = std::sync::Arc::new(cases::Cases::new(store, log.clone(), &config.config.node.name, secret));
+    let mut cases = cases::Cases::new(store, log.clone(), &config.config.node.name, secret);
+    if let Some(peers) = open_peers(config)? {
+        cases = cases.with_peers(peers);
+    }
+    let cases = std::sync::Arc::new(cases);
     let recovered = cases.recover().await.map_err(|p| StartError::Store {
         url: "(recovery)".into(),
         detail: p.detail.unwrap_or_else(|| p.title.to_string()),
@@ -146,6 +188,9 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         config.config.node.role.id(),
         log.verifier_key
     );
+    if let Some(peers) = cases.peers() {
+        tokio::spawn(run_deliverer(peers));
+    }
     // Secrecy ends on time: reveal what is due, every minute.
     let sweeper = cases.clone();
     tokio::spawn(async move {

@@ -104,8 +104,13 @@ async fn postgres(url: &str, schema: &str, args: &Args, secs: Duration) -> anyho
     println!("postgres raw single-row durable inserts (1 connection):                   {one:>8.0}/s");
     let many = pg_raw_inserts(store.pool(), 32, secs).await?;
     println!("postgres raw single-row durable inserts (32 connections):                 {many:>8.0}/s");
-    let rate = updates(store, args.tasks, secs).await?;
-    println!("postgres durable case updates with 2 events ({} writers, 32 connections): {rate:>8.0}/s", args.tasks);
+    let rate = updates(store.clone(), args.tasks, secs).await?;
+    let stats = store.batch_stats();
+    println!(
+        "postgres durable case updates with 2 events ({} writers, 8 batching update tasks): {rate:>8.0}/s ({:.1} updates per statement)",
+        args.tasks,
+        stats.batched_updates as f64 / stats.batches.max(1) as f64
+    );
     Ok(())
 }
 

@@ -34,6 +34,9 @@ pub use postgres::{BatchStats, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Where cases and their events live. Implemented by [`SqliteStore`] and [`PostgresStore`].
+///
+/// A write whose future is dropped after it was handed to the database may still be committed: after a
+/// timeout or a cancelled request, reload the case to learn whether it was (its version tells).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates a case at version 1 with its first events (numbered from 1), atomically.

@@ -31,7 +31,7 @@ pub use model::{
     MAX_PAGE, NewCase, NewEvent, Page, UnixTime,
 };
 pub use postgres::{BatchStats, PostgresOptions, PostgresStore};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteOptions, SqliteSettings, SqliteStore};
 
 /// Where cases and their events live. Implemented by [`SqliteStore`] and [`PostgresStore`].
 ///

@@ -43,6 +43,17 @@ impl Default for SqliteOptions {
     }
 }
 
+/// What [`SqliteStore::settings`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal`.
+    pub journal_mode: String,
+    /// `FULL`: every commit is fsynced.
+    pub synchronous: &'static str,
+    /// `true`.
+    pub foreign_keys: bool,
+}
+
 /// Cases in a SQLite file. See the module documentation for how writes are made durable and concurrent.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -96,6 +107,22 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The settings the store's connections run with, read back from SQLite (to log at start-up).
+    pub async fn settings(&self) -> Result<SqliteSettings, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await?;
+        let synchronous = match synchronous {
+            0 => "OFF",
+            1 => "NORMAL",
+            2 => "FULL",
+            3 => "EXTRA",
+            _ => "unknown",
+        };
+        Ok(SqliteSettings { journal_mode, synchronous, foreign_keys: foreign_keys == 1 })
     }
 
     /// Checks the file (`PRAGMA integrity_check`, `foreign_key_check`) and the store's invariants: every

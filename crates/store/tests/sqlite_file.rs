@@ -31,17 +31,9 @@ async fn pragmas_are_set() {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
-    // The store's own connections: synchronous=FULL (2), foreign keys on.
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-            .foreign_keys(true),
-    )
-    .await
-    .unwrap();
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await.unwrap();
-    assert_eq!(sync, 2);
+    // The store's own connections: synchronous=FULL, foreign keys on.
+    let settings = store.settings().await.unwrap();
+    assert_eq!(settings, store::SqliteSettings { journal_mode: "wal".into(), synchronous: "FULL", foreign_keys: true });
     store.check_consistency().await.unwrap();
 }
 

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod policy_cmd;
 // (other command modules are declared below this line, one per line)
 mod admin_cmd;
+mod demo_cmd;
 mod evidence_cmd;
 mod keys_cmd;
 mod log_cmd;
@@ -38,6 +39,8 @@ enum Command {
     Init(node_cmd::InitArgs),
     /// Run this node's server: the HTTP API and its OpenAPI document.
     Serve(node_cmd::ServeArgs),
+    /// The whole story on one machine: five nodes on loopback show every safeguard.
+    Demo(demo_cmd::DemoArgs),
     /// Administer a node: its API tokens.
     #[command(subcommand)]
     Admin(admin_cmd::AdminCommand),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Init(args) => node_cmd::init(args),
         Command::Serve(args) => node_cmd::serve(args),
         Command::Admin(cmd) => admin_cmd::run(cmd),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Log(cmd) => log_cmd::run(cmd),
     };
     match result {

@@ -180,18 +180,24 @@ impl Cases {
             match (&after.side, &e.body) {
                 (Side::Requesting, E::Sent) => {
                     let to = requested_ca()?;
-                    peers
-                        .enqueue(
-                            &to,
-                            REQUEST,
-                            &RequestBody {
-                                case: id.into(),
-                                side: Side::Requested,
-                                case_file: file.clone(),
-                                emergency: after.emergency,
-                            },
-                        )
-                        .map_err(send_err)?;
+                    // The request carries the judicial authorization given here.
+                    let mut file = file.clone();
+                    if let (Some(reference), Some(req)) =
+                        (&after.authorization, file.get_mut("request").and_then(Value::as_object_mut))
+                        && !req.contains_key("judicial_authorization")
+                    {
+                        req.insert(
+                            "judicial_authorization".into(),
+                            serde_json::json!({ "authority": format!("judicial authority, through {}", self.node), "reference": reference }),
+                        );
+                    }
+                    let body = RequestBody {
+                        case: id.into(),
+                        side: Side::Requested,
+                        case_file: file,
+                        emergency: after.emergency,
+                    };
+                    peers.enqueue(&to, REQUEST, &body).map_err(send_err)?;
                 }
                 (Side::Requesting, E::Resent) => command_to(
                     &requested_ca()?,
@@ -336,8 +342,10 @@ impl Cases {
     }
 
     /// Publishes the reveals that are due for a case whose secrecy has ended (or that
-    /// never had any): salt and bytes of each committed event past its reveal-by day.
-    async fn publish_due(&self, id: &CaseId, case: &Case, today: treaty::Date) -> Result<(), Problem> {
+    /// never had any): salt and bytes of every committed event not yet revealed. Events
+    /// committed while an order stood are revealed with the case, whatever reveal-by date
+    /// they were committed with.
+    async fn publish_due(&self, id: &CaseId, case: &Case, _today: treaty::Date) -> Result<(), Problem> {
         if matches!(case.secrecy, Secrecy::Secret { .. } | Secrecy::RevealDue { .. }) {
             return Ok(());
         }
@@ -347,9 +355,7 @@ impl Cases {
             .await
             .map_err(store_problem)?
             .into_iter()
-            .filter(|r| {
-                !r.revealed && r.log_index.is_some() && r.reveal_by.is_none_or(|d| d.0 <= today.days_since_epoch())
-            })
+            .filter(|r| !r.revealed && r.log_index.is_some())
             .collect();
         if due.is_empty() {
             return Ok(());

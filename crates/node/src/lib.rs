@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cases;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod draft;
 pub mod evidence;
 pub mod inbox;

@@ -1,0 +1,700 @@
+//! `custodia demo`: five nodes on loopback (embedded default: SQLite, local files, free
+//! ports) play a story that shows the safeguards, with real HTTP between the nodes. The
+//! actors' commands are given to their node's cases service directly; every message
+//! between nodes is a signed envelope delivered over HTTP.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use case::{Action, Command, Role, Side};
+use federation::PartyRole;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::cases::Cases;
+use crate::peers::Peers;
+use crate::{Config, clock};
+
+/// How to run the demo.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep the nodes' data in this directory (else a temporary one, removed at the end).
+    pub keep: Option<PathBuf>,
+    /// Print only the summary line.
+    pub quiet: bool,
+}
+
+/// What the demo established.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Each check and whether it held.
+    pub checks: Vec<(String, bool)>,
+    /// The story, as printed.
+    pub story: String,
+}
+
+impl Report {
+    /// Whether every check held.
+    pub fn all_passed(&self) -> bool {
+        self.checks.iter().all(|(_, ok)| *ok)
+    }
+}
+
+struct Node {
+    name: &'static str,
+    cases: Arc<Cases>,
+    peers: Arc<Peers>,
+    dir: PathBuf,
+    url: String,
+    log_key: String,
+}
+
+struct Story {
+    report: Report,
+    quiet: bool,
+}
+
+impl Story {
+    fn say(&mut self, line: impl AsRef<str>) {
+        let _ = writeln!(self.report.story, "{}", line.as_ref());
+        if !self.quiet {
+            println!("{}", line.as_ref());
+        }
+    }
+    fn check(&mut self, what: &str, ok: bool) {
+        self.say(format!("    {} {what}", if ok { "ok:  " } else { "FAIL:" }));
+        self.report.checks.push((what.to_string(), ok));
+    }
+}
+
+fn who(role: Role, name: &str) -> Caller {
+    Caller { name: name.into(), role, token_id: "demo".into() }
+}
+
+fn case_file(name: &str) -> Value {
+    let text = match name {
+        "preservation" => include_str!("../demo/preservation.case.json"),
+        "content" => include_str!("../demo/content.case.json"),
+        "criticism" => include_str!("../demo/criticism.case.json"),
+        _ => include_str!("../demo/indefinite.case.json"),
+    };
+    let mut v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    v["as_of"] = Value::String(clock::today().to_string());
+    v
+}
+
+async fn deliver(nodes: &[&Node]) -> usize {
+    let mut total = 0;
+    for _ in 0..20 {
+        let mut moved = 0;
+        for n in nodes {
+            moved += n.peers.deliver(u64::try_from(clock::now().0).unwrap_or(0)).await;
+        }
+        total += moved;
+        if moved == 0 {
+            break;
+        }
+    }
+    total
+}
+
+async fn state_of(n: &Node, role: Role, id: &str) -> String {
+    match n.cases.get(&who(role, "demo"), id, clock::today()).await {
+        Ok(v) => v.case["state"].as_str().unwrap_or("?").to_string(),
+        Err(_) => "(none)".into(),
+    }
+}
+
+async fn run_cmd(
+    s: &mut Story,
+    n: &Node,
+    role: Role,
+    id: &str,
+    cmd: Command,
+    what: &str,
+) -> Result<Vec<Value>, String> {
+    match n.cases.command(&who(role, role.id()), id, &cmd, None, clock::now()).await {
+        Ok((view, events)) => {
+            let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+            s.say(format!(
+                "  [{}] {} {what}: {} -> {}",
+                n.name,
+                role.id().replace('_', " "),
+                kinds.join(", "),
+                view.case["state"].as_str().unwrap_or("?")
+            ));
+            Ok(events)
+        }
+        Err(p) => Err(format!("[{}] {what}: {}", n.name, p.detail.unwrap_or(p.title.to_string()))),
+    }
+}
+
+async fn fetch_entries(client: &reqwest::Client, url: &str) -> Result<Vec<Vec<u8>>, String> {
+    let cp = client
+        .get(format!("{url}/log/checkpoint"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let size: u64 = cp.lines().nth(1).and_then(|l| l.parse().ok()).ok_or("a checkpoint without a size")?;
+    let mut out = Vec::new();
+    for b in 0..size.div_ceil(tlog::tile::TILE_WIDTH) {
+        let Some(path) = tlog::tile::bundle_for(b, size) else { break };
+        let bytes = client
+            .get(format!("{url}/log/{}", path.path()))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())?;
+        let entries = tlog::tile::parse_bundle(Some(&path), &bytes).map_err(|e| e.to_string())?;
+        out.extend(entries.into_iter().map(<[u8]>::to_vec));
+    }
+    Ok(out)
+}
+
+async fn start_node(
+    root: &Path,
+    name: &'static str,
+    role: PartyRole,
+    state: &str,
+    directory: &federation::Accepted,
+    identity: seal::keys::SecretIdentity,
+    listener: tokio::net::TcpListener,
+) -> Result<Node, String> {
+    let dir = root.join(name);
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let config = Config::example(name, role, state, &format!("127.0.0.1:{port}"))
+        .validate(dir.clone())
+        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("data")).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("node.toml"), config.config.to_toml()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("profiles.json"), crate::DEFAULT_PROFILES).map_err(|e| e.to_string())?;
+    let store = store::SqliteStore::open(dir.join("data/custodia.db"), store::SqliteOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let log = Arc::new(
+        crate::transparency::Transparency::open_or_create(&dir.join("data/log"), &format!("{name}.custodia"))
+            .map_err(|e| e.to_string())?,
+    );
+    let log_key = log.verifier_key.clone();
+    let peers = Arc::new(Peers::new(name, identity, directory.clone(), &dir.join("data")).map_err(|e| e.to_string())?);
+    let secret = crate::node_secret(&dir.join("data/node.secret")).map_err(|e| e.to_string())?;
+    let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), name, secret).with_peers(peers.clone()));
+    let blobs = crate::evidence::open_blobs(&config).ok();
+    let app = crate::api::app_with(config, Some(log), Some(cases.clone()), blobs);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Node { name, cases, peers, dir, url: format!("http://127.0.0.1:{port}"), log_key })
+}
+
+/// Runs the whole story.
+pub async fn run(opts: Options) -> Result<Report, String> {
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let root = opts.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    let mut s = Story { report: Report::default(), quiet: opts.quiet };
+    let now = u64::try_from(clock::now().0).unwrap_or(0);
+
+    // The federation: five parties, their keys in a directory signed by the federation.
+    let plan: [(&str, PartyRole, &str); 5] = [
+        ("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        ("AA-court", PartyRole::Court, "AA"),
+        ("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+        ("Example-Mail", PartyRole::Provider, "BB"),
+        ("BB-oversight", PartyRole::Oversight, "BB"),
+    ];
+    let mut listeners = Vec::new();
+    let mut identities = Vec::new();
+    for (name, _, _) in &plan {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
+        identities.push(crate::peers::identity(&root.join(name).join("data"), name, now).map_err(|e| e.to_string())?);
+    }
+    let today = clock::today();
+    let mut parties = Vec::new();
+    for (i, (name, role, state)) in plan.iter().enumerate() {
+        let port = listeners[i].local_addr().map_err(|e| e.to_string())?.port();
+        parties.push(federation::Party {
+            name: (*name).into(),
+            state: treaty::StateCode::parse(state).ok_or("state")?,
+            role: *role,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            keys: vec![federation::PartyKey {
+                key: tlog::note::VerifierKey::parse(&identities[i].verifier().to_string())
+                    .map_err(|e| e.to_string())?,
+                from: today.add_days(-1),
+                until: today.add_days(2 * 365),
+            }],
+            recipient: identities[i].public().recipient.clone(),
+            witnesses: vec![],
+        });
+    }
+    let fed_key = tlog::note::SignerKey::generate("demo.custodia.directory", tlog::note::KeyKind::Ed25519)
+        .map_err(|e| e.to_string())?;
+    let directory = federation::Directory { federation: "demo.custodia".into(), version: 1, previous: None, parties };
+    let note = federation::sign(&directory, &[&fed_key]).map_err(|e| e.to_string())?;
+    std::fs::write(root.join("directory.note"), &note).map_err(|e| e.to_string())?;
+    let accepted = federation::verify(&note, &[fed_key.verifier()], 1, None).map_err(|e| e.to_string())?;
+
+    s.say(
+        "custodia demo: five nodes on loopback, SQLite and local files each; every message a signed envelope over HTTP",
+    );
+    let mut nodes = Vec::new();
+    for ((i, (name, role, state)), listener) in plan.iter().enumerate().zip(listeners) {
+        let n = start_node(
+            &root,
+            name,
+            *role,
+            state,
+            &accepted,
+            seal::keys::SecretIdentity::parse(&identities[i].secret_file()).map_err(|e| e.to_string())?,
+            listener,
+        )
+        .await?;
+        s.say(format!("  {:<22} {:<18} {}   (log key {})", n.name, role.id(), n.url, n.log_key));
+        nodes.push(n);
+    }
+    let [a, _court, b, p, o] = &nodes[..] else { return Err("five nodes".into()) };
+    let all: Vec<&Node> = nodes.iter().collect();
+
+    // 1. Preservation through the 24/7 channel.
+    s.say("\n1. A asks B to preserve data through the 24/7 channel (UNCC 41-42)");
+    a.cases
+        .create(
+            &who(Role::PointOfContact, "A 24/7"),
+            Some("pres-1".into()),
+            Side::Requesting,
+            &case_file("preservation"),
+            true,
+            clock::now(),
+        )
+        .await
+        .map_err(|p| p.detail.unwrap_or_default())?;
+    run_cmd(
+        &mut s,
+        a,
+        Role::PointOfContact,
+        "pres-1",
+        Command::SubmitForAuthorization,
+        "puts it before the duty judge",
+    )
+    .await?;
+    run_cmd(
+        &mut s,
+        a,
+        Role::Judge,
+        "pres-1",
+        Command::Authorize {
+            reference: "AA-court duty 2026/88".into(),
+            reasons: vec!["Urgent: the logs are deleted after 30 days.".into()],
+        },
+        "(AA-court, on duty) authorizes",
+    )
+    .await?;
+    run_cmd(&mut s, a, Role::PointOfContact, "pres-1", Command::Send, "sends the emergency preservation request")
+        .await?;
+    deliver(&all).await;
+    let at_b = "AA-central-authority:pres-1";
+    run_cmd(
+        &mut s,
+        b,
+        Role::PointOfContact,
+        at_b,
+        Command::Decide { action: Action::Admit, reasons: vec![], until: None },
+        "admits it (the policy attaches preserve_until, UNCC 42(7))",
+    )
+    .await?;
+    run_cmd(
+        &mut s,
+        b,
+        Role::CentralAuthority,
+        at_b,
+        Command::RouteToProvider { provider: "Example-Mail".into() },
+        "routes it to the provider",
+    )
+    .await?;
+    deliver(&all).await;
+    let at_p = format!("BB-central-authority:{at_b}");
+    run_cmd(&mut s, p, Role::ProviderLegal, &at_p, Command::ProviderAcknowledge, "acknowledges").await?;
+    let short = p
+        .cases
+        .command(
+            &who(Role::ProviderLegal, "legal"),
+            &at_p,
+            &Command::PlaceHold { until: today.add_days(30) },
+            None,
+            clock::now(),
+        )
+        .await;
+    s.check("a hold shorter than 60 days is refused (UNCC 42(7))", short.is_err());
+    run_cmd(
+        &mut s,
+        p,
+        Role::ProviderLegal,
+        &at_p,
+        Command::PlaceHold { until: today.add_days(90) },
+        &format!("holds the data until {}", today.add_days(90)),
+    )
+    .await?;
+    deliver(&all).await;
+    s.check("B knows the data is preserved", state_of(b, Role::CentralAuthority, at_b).await == "preserved");
+
+    // 2. Stored content: authorization, objection, narrowing, sealed evidence.
+    s.say("\n2. A's judge authorizes a request for stored content; the provider objects; B's judge narrows it; sealed evidence");
+    let created = a
+        .cases
+        .create(
+            &who(Role::CaseWorker, "A case worker"),
+            Some("content-1".into()),
+            Side::Requesting,
+            &case_file("content"),
+            false,
+            clock::now(),
+        )
+        .await
+        .map_err(|p| p.detail.unwrap_or_default())?;
+    s.say(format!(
+        "  [A] case worker drafts: the policy says {} ({})",
+        created.decision.as_ref().and_then(|d| d["outcome"].as_str()).unwrap_or("?"),
+        created
+            .decision
+            .as_ref()
+            .map(|d| d["grounds"]
+                .as_array()
+                .map(|g| g
+                    .iter()
+                    .map(|x| format!(
+                        "{} {} [{}]",
+                        x["code"].as_str().unwrap_or(""),
+                        x["field"].as_str().unwrap_or(""),
+                        x["article"].as_str().unwrap_or("")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; "))
+                .unwrap_or_default())
+            .unwrap_or_default()
+    ));
+    let early = a.cases.command(&who(Role::CaseWorker, "cw"), "content-1", &Command::Send, None, clock::now()).await;
+    s.check("sending without the judicial authorization the policy asks for is refused", early.is_err());
+    run_cmd(&mut s, a, Role::CaseWorker, "content-1", Command::SubmitForAuthorization, "puts it before the court")
+        .await?;
+    run_cmd(
+        &mut s,
+        a,
+        Role::Judge,
+        "content-1",
+        Command::Authorize {
+            reference: "AA-court 2026/117".into(),
+            reasons: vec!["Necessary and proportionate: a named account, three months.".into()],
+        },
+        "(AA-court) authorizes",
+    )
+    .await?;
+    run_cmd(&mut s, a, Role::CaseWorker, "content-1", Command::Send, "sends it").await?;
+    deliver(&all).await;
+    let cb = "AA-central-authority:content-1";
+    run_cmd(
+        &mut s,
+        b,
+        Role::CentralAuthority,
+        cb,
+        Command::Decide { action: Action::Admit, reasons: vec![], until: None },
+        "admits it",
+    )
+    .await?;
+    run_cmd(
+        &mut s,
+        b,
+        Role::CentralAuthority,
+        cb,
+        Command::RouteToProvider { provider: "Example-Mail".into() },
+        "routes it",
+    )
+    .await?;
+    deliver(&all).await;
+    let cp = format!("BB-central-authority:{cb}");
+    run_cmd(&mut s, p, Role::ProviderLegal, &cp, Command::ProviderAcknowledge, "acknowledges").await?;
+    run_cmd(
+        &mut s,
+        p,
+        Role::ProviderLegal,
+        &cp,
+        Command::Object { grounds: vec!["Overbroad: it asks for every mailbox of the domain.".into()] },
+        "objects",
+    )
+    .await?;
+    deliver(&all).await;
+    run_cmd(
+        &mut s,
+        b,
+        Role::Judge,
+        cb,
+        Command::DecideObjection {
+            ruling: case::Ruling::Narrowed,
+            reasons: vec!["Limited to the named account and the three months stated.".into()],
+        },
+        "narrows the request",
+    )
+    .await?;
+    deliver(&all).await;
+    // The provider seals the export to A's requesting authority (age), signs the manifest.
+    let export = p.dir.join("export");
+    std::fs::create_dir_all(&export).map_err(|e| e.to_string())?;
+    std::fs::write(export.join("mailbox.mbox"), "From suspect@mail.example ...\n(three months of messages)\n")
+        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        export.join("subscriber.json"),
+        "{\"account\": \"suspect@mail.example\", \"created\": \"2025-11-02\"}\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let inputs = seal::evidence::collect_inputs(&[export.join("mailbox.mbox"), export.join("subscriber.json")])
+        .map_err(|e| e.to_string())?;
+    let pkg = p.dir.join("package-content-1");
+    let a_recipient = accepted.directory.party("AA-central-authority").map(|x| x.recipient.clone()).ok_or("A")?;
+    let p_identity = crate::peers::identity(&p.dir.join("data"), "Example-Mail", now).map_err(|e| e.to_string())?;
+    let manifest =
+        seal::evidence::seal(&inputs, &[a_recipient], &p_identity, now, &pkg, &mut seal::evidence::NoProgress)
+            .map_err(|e| e.to_string())?;
+    let manifest_text = std::fs::read(pkg.join(seal::evidence::MANIFEST)).map_err(|e| e.to_string())?;
+    let sha: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&manifest_text))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let package = case::PackageRef {
+        manifest_sha256: sha,
+        files: manifest.files.len() as u32,
+        bytes: manifest.files.iter().map(|f| f.size).sum(),
+    };
+    run_cmd(
+        &mut s,
+        p,
+        Role::ProviderLegal,
+        &cp,
+        Command::Produce { package },
+        "produces the evidence package, sealed to A",
+    )
+    .await?;
+    deliver(&all).await;
+    s.say("  (the package's files go from the provider to B and on to A as files; its reference travels in the signed messages)");
+    let verified = seal::evidence::verify(&pkg, &p_identity.public(), &mut seal::evidence::NoProgress).is_ok();
+    s.check("B verifies the package (signature, every ciphertext hash) without any secret key", verified);
+    let b_ids = seal::evidence::read_identities(&b.dir.join("data/identity.key")).map_err(|e| e.to_string())?;
+    let b_open = seal::evidence::open(
+        &pkg,
+        &b_ids,
+        &p_identity.public(),
+        &b.dir.join("cannot-open"),
+        &mut seal::evidence::NoProgress,
+    );
+    s.check(
+        "B cannot read it (sealed to A only)",
+        b_open.is_err() && !b.dir.join("cannot-open").join("mailbox.mbox").exists(),
+    );
+    run_cmd(&mut s, b, Role::CentralAuthority, cb, Command::Return, "returns it to A").await?;
+    deliver(&all).await;
+    let a_ids = seal::evidence::read_identities(&a.dir.join("data/identity.key")).map_err(|e| e.to_string())?;
+    let opened = seal::evidence::open(
+        &pkg,
+        &a_ids,
+        &p_identity.public(),
+        &a.dir.join("evidence-content-1"),
+        &mut seal::evidence::NoProgress,
+    );
+    let same = opened.is_ok()
+        && std::fs::read(a.dir.join("evidence-content-1/mailbox.mbox")).ok()
+            == std::fs::read(export.join("mailbox.mbox")).ok();
+    s.check("A opens it and every plaintext hash matches the provider's export", same);
+    s.check(
+        "A's case shows the evidence received",
+        state_of(a, Role::CaseWorker, "content-1").await == "evidence_received",
+    );
+
+    // 3. Political criticism: refused with its article.
+    s.say("\n3. A request that targets criticism of the government");
+    a.cases
+        .create(
+            &who(Role::CaseWorker, "cw"),
+            Some("crit-1".into()),
+            Side::Requesting,
+            &case_file("criticism"),
+            false,
+            clock::now(),
+        )
+        .await
+        .map_err(|p| p.detail.unwrap_or_default())?;
+    run_cmd(&mut s, a, Role::CaseWorker, "crit-1", Command::Send, "sends it anyway").await?;
+    deliver(&all).await;
+    let admit = b
+        .cases
+        .command(
+            &who(Role::CentralAuthority, "ca"),
+            "AA-central-authority:crit-1",
+            &Command::Decide { action: Action::Admit, reasons: vec![], until: None },
+            None,
+            clock::now(),
+        )
+        .await;
+    s.check("B cannot admit it: the policy refuses it", admit.is_err());
+    let events = run_cmd(
+        &mut s,
+        b,
+        Role::CentralAuthority,
+        "AA-central-authority:crit-1",
+        Command::Decide { action: Action::Refuse, reasons: vec![], until: None },
+        "refuses it",
+    )
+    .await?;
+    for r in events.first().and_then(|e| e["reasons"].as_array()).into_iter().flatten() {
+        s.say(format!("      reason: {}", r.as_str().unwrap_or("")));
+    }
+    deliver(&all).await;
+    s.check("A receives the refusal with its reasons", state_of(a, Role::CaseWorker, "crit-1").await == "refused");
+
+    // 4. Indefinite secrecy: consultation, an expiry.
+    s.say("\n4. A request that asks for secrecy without end");
+    a.cases
+        .create(
+            &who(Role::CaseWorker, "cw"),
+            Some("secret-1".into()),
+            Side::Requesting,
+            &case_file("indefinite"),
+            false,
+            clock::now(),
+        )
+        .await
+        .map_err(|p| p.detail.unwrap_or_default())?;
+    run_cmd(&mut s, a, Role::CaseWorker, "secret-1", Command::Send, "sends it").await?;
+    deliver(&all).await;
+    let sb = "AA-central-authority:secret-1";
+    run_cmd(
+        &mut s,
+        b,
+        Role::CentralAuthority,
+        sb,
+        Command::Decide { action: Action::Consult, reasons: vec![], until: None },
+        "consults A first (UNCC 40(27))",
+    )
+    .await?;
+    deliver(&all).await;
+    let expiry = today.add_days(120);
+    run_cmd(
+        &mut s,
+        b,
+        Role::CentralAuthority,
+        sb,
+        Command::ConcludeConsultation {
+            action: Action::Admit,
+            reasons: vec!["Agreed with A: 120 days.".into()],
+            confidential_until: Some(expiry),
+            until: None,
+        },
+        &format!("admits it, confidential until {expiry}"),
+    )
+    .await?;
+    deliver(&all).await;
+    s.check(
+        "A's case comes back admitted with an expiry",
+        state_of(a, Role::CaseWorker, "secret-1").await == "admitted",
+    );
+
+    // 5. A forged emergency request.
+    s.say("\n5. A forged emergency request (a hijacked police mailbox's key, not in the directory)");
+    let forged_key = seal::keys::SecretIdentity::generate(
+        "AA-police",
+        seal::keys::Validity::new(now - 60, now + 3600).map_err(|e| e.to_string())?,
+        now - 60,
+    )
+    .map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&crate::peers::RequestBody {
+        case: "urgent".into(),
+        side: Side::Requested,
+        case_file: case_file("preservation"),
+        emergency: true,
+    })
+    .map_err(|e| e.to_string())?;
+    let msg = seal::envelope::Message::new(
+        "Example-Mail",
+        crate::peers::REQUEST,
+        u64::try_from(clock::now().0).unwrap_or(0),
+        body,
+    )
+    .map_err(|e| e.to_string())?;
+    let env = seal::envelope::Envelope::seal(&forged_key, msg).map_err(|e| e.to_string())?;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/v1/inbox", p.url))
+        .body(env.bytes().to_vec())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    s.say(format!(
+        "  [Example-Mail] answers {status}: {}",
+        serde_json::from_str::<Value>(&text).ok().and_then(|v| v["detail"].as_str().map(String::from)).unwrap_or(text)
+    ));
+    s.check("the forged request is refused: no directory key signed it", status == 403);
+
+    // 6. Time passes (simulated): secrecy ends, reveals, notification; one node withholds.
+    s.say("\n6. Time is advanced by 130 days (a simulated clock): confidentiality expires");
+    clock::advance(130 * 86_400);
+    s.say(format!("  simulated today: {}", clock::today()));
+    for n in [a, b] {
+        let revealed = n.cases.sweep(clock::now()).await.map_err(|p| p.detail.unwrap_or_default())?;
+        s.say(format!(
+            "  [{}] reveals {revealed} case(s) whose secrecy expired, publishing what it had committed",
+            n.name
+        ));
+    }
+    s.say("  [Example-Mail] does not run its reveal (it withholds)");
+    run_cmd(&mut s, b, Role::CentralAuthority, cb, Command::Notify, "notifies the person concerned").await?;
+
+    // 7. Oversight recomputes every node's statistics from its public log.
+    s.say("\n7. BB-oversight recomputes each node's transparency statistics from its log alone");
+    let mut overdue = std::collections::BTreeMap::new();
+    for n in [a, b, p] {
+        let entries = fetch_entries(&client, &n.url).await?;
+        let st = case::commitment::statistics(entries.iter().map(Vec::as_slice), clock::today());
+        s.say(format!(
+            "  {:<22} {:>3} commitments, {:>3} revealed, {:>3} still secret, {:>3} overdue",
+            n.name,
+            st.commitments.values().sum::<u64>(),
+            st.revealed,
+            st.secret,
+            st.overdue
+        ));
+        overdue.insert(n.name, st.overdue);
+    }
+    s.check(
+        "A and B: nothing overdue",
+        overdue.get("AA-central-authority") == Some(&0) && overdue.get("BB-central-authority") == Some(&0),
+    );
+    s.check("the withholding provider is counted as overdue", overdue.get("Example-Mail").is_some_and(|n| *n > 0));
+    let _ = o;
+
+    // 8. Every log verifies from its tiles.
+    s.say("\n8. Every node's log, verified from its tiles and signature");
+    for n in &nodes {
+        let store = tlog::storage::DirStorage::new(n.dir.join("data/log")).map_err(|e| e.to_string())?;
+        let key = tlog::note::VerifierKey::parse(&n.log_key).map_err(|e| e.to_string())?;
+        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: Vec::new(), quorum: 0 };
+        let ok = tlog::client::verify_log(&store, &policy, None);
+        s.check(
+            &format!("{} log verifies ({} entries)", n.name, ok.as_ref().map(|v| v.checkpoint.size).unwrap_or(0)),
+            ok.is_ok(),
+        );
+    }
+    if let Some(k) = &opts.keep {
+        s.say(format!(
+            "\nthe nodes' data is kept in {} (custodia log verify {}/AA-central-authority/data/log --key ...)",
+            k.display(),
+            k.display()
+        ));
+    }
+    Ok(s.report)
+}

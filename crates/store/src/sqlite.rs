@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -20,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::model::{self, check_filter, check_new_case, check_update, log_index_refused, page, refused, to_db};
 use crate::rows::{case_from_row, event_from_row};
 use crate::{
-    CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page, Store,
-    StoreError,
+    BatchStats, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page,
+    Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -60,6 +62,14 @@ pub struct SqliteStore {
     path: PathBuf,
     readers: SqlitePool,
     writer: mpsc::Sender<Pending>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    batched_writes: AtomicU64,
+    retried_alone: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -100,8 +110,19 @@ impl SqliteStore {
         MIGRATOR.run(&mut writer).await?;
         let readers = SqlitePoolOptions::new().max_connections(options.readers).connect_with(connect).await?;
         let (tx, rx) = mpsc::channel(options.max_batch.saturating_mul(4));
-        tokio::spawn(run_writer(writer, rx, options.max_batch));
-        Ok(SqliteStore { path, readers, writer: tx })
+        let stats = Arc::new(Counters::default());
+        tokio::spawn(run_writer(writer, rx, options.max_batch, stats.clone()));
+        Ok(SqliteStore { path, readers, writer: tx, stats })
+    }
+
+    /// Counts of writes committed together (for metrics): `batched_updates` counts every write (an update,
+    /// a creation, a log index, a reveal) committed in a transaction with others.
+    pub fn batch_stats(&self) -> BatchStats {
+        BatchStats {
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            batched_updates: self.stats.batched_writes.load(Ordering::Relaxed),
+            retried_alone: self.stats.retried_alone.load(Ordering::Relaxed),
+        }
     }
 
     /// The database file.
@@ -155,11 +176,20 @@ impl SqliteStore {
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Pending>,
+    max_batch: usize,
+    stats: Arc<Counters>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         match apply_batch(&mut conn, &batch).await {
             Ok(outcomes) => {
+                if batch.len() > 1 {
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
+                    stats.batched_writes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
                 for (pending, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that went away no longer needs the answer; its write is committed anyway.
                     let _ = pending.reply.send(outcome);
@@ -171,6 +201,7 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Pendin
                 }
             }
             Err(_) => {
+                stats.retried_alone.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 for pending in batch.drain(..) {
                     let outcome = match apply_batch(&mut conn, std::slice::from_ref(&pending)).await {
                         Ok(mut v) => v.pop().unwrap_or(Err(StoreError::Closed)),

@@ -125,3 +125,55 @@ async fn concurrent_updates_are_batched_and_judged_one_by_one() {
     assert!(stats.batches > 0 && stats.batched_updates > stats.batches, "{stats:?}");
     assert_eq!(stats.retried_alone, 0, "{stats:?}");
 }
+
+/// A write that the database rejects (here: an event number taken behind the store's back) fails alone;
+/// the updates batched with it are retried and not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_failing_write_does_not_fail_its_batch() {
+    let Some(h) = common::postgres().await else { return };
+    let (store, pg) = (h.store.clone(), h.postgres.clone().unwrap());
+    for i in 0..20 {
+        store.create_case(case(&format!("ok{i}")), vec![]).await.unwrap();
+    }
+    store.create_case(case("poisoned"), vec![]).await.unwrap();
+    sqlx::query("INSERT INTO events (case_id, seq, kind, at, bytes, salt) VALUES ('poisoned', 1, 'x', 0, '', decode(repeat('00', 32), 'hex'))")
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..21)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = if i == 20 { "poisoned".to_string() } else { format!("ok{i}") };
+                let ev = NewEvent {
+                    kind: "e".into(),
+                    at: UnixTime(1),
+                    bytes: format!("{name}/1").into_bytes(),
+                    salt: [1; 32],
+                    reveal_by: None,
+                };
+                let u = CaseUpdate {
+                    expected_version: 1,
+                    state: "next".into(),
+                    snapshot: vec![],
+                    events: vec![ev],
+                    at: UnixTime(1),
+                };
+                (i, store.update_case(&CaseId::new(name).unwrap(), u).await)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        if i == 20 {
+            assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+        } else {
+            assert_eq!(result.unwrap().version, 2);
+        }
+    }
+    assert_eq!(store.load_case(&CaseId::new("poisoned").unwrap()).await.unwrap().unwrap().version, 1);
+    for i in 0..20 {
+        let id = CaseId::new(format!("ok{i}")).unwrap();
+        assert_eq!(store.events(&id).await.unwrap()[0].bytes, format!("ok{i}/1").into_bytes());
+    }
+}

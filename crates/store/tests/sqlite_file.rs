@@ -104,3 +104,53 @@ async fn the_database_refuses_to_rewrite_history() {
         (&b"original"[..], Some(5), true)
     );
 }
+
+/// A write that the database rejects (here: an event number taken behind the store's back) fails alone;
+/// the writes committed with it in the same batch are not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_failing_write_does_not_fail_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poison.db");
+    let store = Arc::new(SqliteStore::open(&path, SqliteOptions::default()).await.unwrap());
+    for i in 0..20 {
+        store.create_case(new_case(&format!("ok{i}")), vec![]).await.unwrap();
+    }
+    store.create_case(new_case("poisoned"), vec![]).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (case_id, seq, kind, at, bytes, salt) VALUES ('poisoned', 1, 'x', 0, x'', zeroblob(32))",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let tasks: Vec<_> = (0..21)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = if i == 20 { "poisoned".to_string() } else { format!("ok{i}") };
+                let u = CaseUpdate {
+                    expected_version: 1,
+                    state: "next".into(),
+                    snapshot: vec![],
+                    events: vec![ev(format!("{name}/1"))],
+                    at: UnixTime(1),
+                };
+                (i, store.update_case(&CaseId::new(name).unwrap(), u).await)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        if i == 20 {
+            assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+        } else {
+            assert_eq!(result.unwrap().version, 2);
+        }
+    }
+    assert_eq!(store.load_case(&CaseId::new("poisoned").unwrap()).await.unwrap().unwrap().version, 1);
+    for i in 0..20 {
+        let id = CaseId::new(format!("ok{i}")).unwrap();
+        assert_eq!(store.events(&id).await.unwrap()[0].bytes, format!("ok{i}/1").into_bytes());
+    }
+}

@@ -346,7 +346,10 @@ async fn run_update_writer(
         while !batch.is_empty() {
             // Two updates of one case in one statement would race with each other: the later ones wait.
             let mut seen = HashSet::new();
-            let (now, later): (Vec<_>, Vec<_>) = batch.drain(..).partition(|p| seen.insert(p.id.clone()));
+            let (mut now, later): (Vec<_>, Vec<_>) = batch.drain(..).partition(|p| seen.insert(p.id.clone()));
+            // Locking in id order in every batch makes deadlocks between batches unlikely (a deadlock is
+            // still handled: the statement fails and its updates are retried one by one).
+            now.sort_by(|a, b| a.id.cmp(&b.id));
             apply_batch(&pool, now, &stats).await;
             batch = later;
         }

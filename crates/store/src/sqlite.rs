@@ -223,17 +223,27 @@ async fn apply_batch(
 ) -> Result<Vec<Result<Outcome, StoreError>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    // The events of the whole batch are inserted together at the end, many rows per statement.
+    let mut events = Vec::new();
     for pending in batch {
-        outcomes.push(apply(&mut tx, &pending.op).await?);
+        outcomes.push(apply(&mut tx, &pending.op, &mut events).await?);
     }
+    insert_events(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Result<Outcome, StoreError>, sqlx::Error> {
+/// An event row to insert: case id, seq, event.
+type EventRow<'a> = (&'a str, i64, &'a NewEvent);
+
+async fn apply<'a>(
+    conn: &mut SqliteConnection,
+    op: &'a WriteOp,
+    rows: &mut Vec<EventRow<'a>>,
+) -> Result<Result<Outcome, StoreError>, sqlx::Error> {
     match op {
-        WriteOp::Create(case, events) => create(conn, case, events).await,
-        WriteOp::Update(id, update) => update_case(conn, id, update).await,
+        WriteOp::Create(case, events) => create(conn, case, events, rows).await,
+        WriteOp::Update(id, update) => update_case(conn, id, update, rows).await,
         WriteOp::SetLogIndex(id, seq, log_index) => set_log_index(conn, id, *seq, *log_index).await,
         WriteOp::MarkRevealed(id, seq) => {
             let done = sqlx::query("UPDATE events SET revealed = 1 WHERE case_id = ?1 AND seq = ?2")
@@ -250,10 +260,11 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Result<Outco
     }
 }
 
-async fn create(
+async fn create<'a>(
     conn: &mut SqliteConnection,
-    case: &NewCase,
-    events: &[NewEvent],
+    case: &'a NewCase,
+    events: &'a [NewEvent],
+    rows: &mut Vec<EventRow<'a>>,
 ) -> Result<Result<Outcome, StoreError>, sqlx::Error> {
     let n = events.len() as i64;
     let done = sqlx::query(
@@ -272,7 +283,7 @@ async fn create(
     if done.rows_affected() == 0 {
         return Ok(Err(StoreError::CaseExists(case.id.clone())));
     }
-    insert_events(conn, &case.id, 1, events).await?;
+    rows.extend((1..).zip(events).map(|(seq, e)| (case.id.as_str(), seq, e)));
     Ok(Ok(Outcome::Case(CaseRecord {
         id: case.id.clone(),
         node: case.node.clone(),
@@ -286,10 +297,11 @@ async fn create(
     })))
 }
 
-async fn update_case(
+async fn update_case<'a>(
     conn: &mut SqliteConnection,
-    id: &CaseId,
-    update: &CaseUpdate,
+    id: &'a CaseId,
+    update: &'a CaseUpdate,
+    rows: &mut Vec<EventRow<'a>>,
 ) -> Result<Result<Outcome, StoreError>, sqlx::Error> {
     let n = update.events.len() as i64;
     let row = sqlx::query(
@@ -313,7 +325,7 @@ async fn update_case(
     };
     let version: i64 = row.try_get("version")?;
     let last_seq: i64 = row.try_get("last_seq")?;
-    insert_events(conn, id, last_seq - n + 1, &update.events).await?;
+    rows.extend((last_seq - n + 1..).zip(&update.events).map(|(seq, e)| (id.as_str(), seq, e)));
     let record = (|| {
         Ok(CaseRecord {
             id: id.clone(),
@@ -330,27 +342,38 @@ async fn update_case(
     Ok(record.map(Outcome::Case))
 }
 
-async fn insert_events(
-    conn: &mut SqliteConnection,
-    id: &CaseId,
-    first_seq: i64,
-    events: &[NewEvent],
-) -> Result<(), sqlx::Error> {
-    for (seq, e) in (first_seq..).zip(events) {
-        sqlx::query(
-            "INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(id.as_str())
-        .bind(seq)
-        .bind(e.kind.as_str())
-        .bind(e.at.0)
-        .bind(e.bytes.as_slice())
-        .bind(e.salt.as_slice())
-        .bind(e.reveal_by.map(|d| d.0))
-        .execute(&mut *conn)
-        .await?;
+async fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow<'_>]) -> Result<(), sqlx::Error> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        // A few fixed statement sizes, so that every statement is prepared once and cached.
+        let n = INSERT_CHUNKS.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_events_sql(n)));
+        for &(id, seq, e) in chunk {
+            query = query
+                .bind(id)
+                .bind(seq)
+                .bind(e.kind.as_str())
+                .bind(e.at.0)
+                .bind(e.bytes.as_slice())
+                .bind(e.salt.as_slice())
+                .bind(e.reveal_by.map(|d| d.0));
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
     }
     Ok(())
+}
+
+/// Rows per event insert statement (7 parameters a row, far below SQLite's limit of 32,766).
+const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?)" });
+    }
+    sql
 }
 
 async fn set_log_index(

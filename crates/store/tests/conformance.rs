@@ -110,6 +110,28 @@ async fn update_appends_events(s: Arc<dyn Store>) {
     let want: Vec<(u64, &[u8])> = vec![(1, b"r"), (2, b"u1/a"), (3, b"u1/b"), (4, b"u3/a"), (5, b"u3/b")];
     assert_eq!(got, want);
     assert!(events.iter().all(|e| e.case_id == c.id));
+
+    // Many events in one write, in order, each whole.
+    let many = new_case("case-many", "DE", "requested", "received", 100);
+    let first: Vec<NewEvent> = (0..150).map(|k| event("e", k, format!("first {k}").as_bytes(), Some(k))).collect();
+    s.create_case(many.clone(), first).await.unwrap();
+    let more: Vec<NewEvent> = (0..77).map(|k| event("f", k, format!("more {k}").as_bytes(), None)).collect();
+    let rec = s.update_case(&many.id, update(1, "more", more, 500)).await.unwrap();
+    assert_eq!((rec.version, rec.last_seq), (2, 227));
+    let events = s.events(&many.id).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=227).collect::<Vec<_>>());
+    assert_eq!(events[149].bytes, b"first 149");
+    assert_eq!(events[149].reveal_by, Some(DayNumber(149)));
+    assert_eq!(events[150].bytes, b"more 0");
+    assert_eq!(events[226].bytes, b"more 76");
+    assert!(matches!(
+        s.create_case(
+            new_case("too-many", "DE", "requested", "r", 0),
+            vec![event("e", 0, b"", None); store::MAX_EVENTS_PER_WRITE + 1]
+        )
+        .await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 async fn version_conflict_changes_nothing(s: Arc<dyn Store>) {

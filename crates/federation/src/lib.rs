@@ -105,6 +105,10 @@ pub struct Party {
     pub keys: Vec<PartyKey>,
     /// Its age recipient, for evidence sealed to it.
     pub recipient: String,
+    /// Its transparency log: origin and log key (C2SP checkpoint signer), if it keeps one.
+    pub log: Option<(String, VerifierKey)>,
+    /// Its witness's cosignature key (C2SP tlog-cosignature), if it witnesses.
+    pub cosigner: Option<VerifierKey>,
     /// The parties whose witnesses its log must reach.
     pub witnesses: Vec<String>,
 }
@@ -221,6 +225,12 @@ impl Directory {
                 let _ = writeln!(s, "key {} {} {}", k.key, k.from, k.until);
             }
             let _ = writeln!(s, "recipient {}", p.recipient);
+            if let Some((origin, key)) = &p.log {
+                let _ = writeln!(s, "log {origin} {key}");
+            }
+            if let Some(c) = &p.cosigner {
+                let _ = writeln!(s, "cosigner {c}");
+            }
             if !p.witnesses.is_empty() {
                 let _ = writeln!(s, "witnesses {}", p.witnesses.join(" "));
             }
@@ -290,6 +300,8 @@ impl Directory {
                     endpoint: endpoint.into(),
                     keys: Vec::new(),
                     recipient: String::new(),
+                    log: None,
+                    cosigner: None,
                     witnesses: Vec::new(),
                 });
                 continue;
@@ -316,6 +328,20 @@ impl Directory {
                         return Err(bad(n, "the recipient must be an age X25519 recipient (age1...)"));
                     }
                     party.recipient = (*r).into();
+                }
+                ("log", [origin, key]) if party.log.is_none() => {
+                    let key = VerifierKey::parse(key).map_err(|e| bad(n, &e.to_string()))?;
+                    if key.name() != *origin {
+                        return Err(bad(n, "a log key is named after the log's origin"));
+                    }
+                    party.log = Some(((*origin).to_string(), key));
+                }
+                ("cosigner", [key]) if party.cosigner.is_none() => {
+                    let key = VerifierKey::parse(key).map_err(|e| bad(n, &e.to_string()))?;
+                    if key.kind() != tlog::note::KeyKind::Cosignature {
+                        return Err(bad(n, "a cosigner key is a timestamped cosignature key (type 0x04)"));
+                    }
+                    party.cosigner = Some(key);
                 }
                 ("witnesses", ws) if party.witnesses.is_empty() => {
                     party.witnesses = ws.iter().map(|w| (*w).to_string()).collect()

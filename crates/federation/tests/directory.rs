@@ -21,6 +21,13 @@ fn party(name: &str, state: &str, role: PartyRole, k: &SignerKey) -> Party {
         endpoint: "https://127.0.0.1:18443".into(),
         keys: vec![PartyKey { key: k.verifier(), from: d("2026-01-01"), until: d("2026-12-31") }],
         recipient: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".into(),
+        log: Some((
+            format!("{name}.log"),
+            SignerKey::from_seed(&format!("{name}.log"), KeyKind::Ed25519, [9; 32]).unwrap().verifier(),
+        )),
+        cosigner: Some(
+            SignerKey::from_seed(&format!("{name}.witness"), KeyKind::Cosignature, [8; 32]).unwrap().verifier(),
+        ),
         witnesses: vec![],
     }
 }
@@ -132,6 +139,7 @@ fn malformed_texts_name_the_line() {
         (good.replace("https://127.0.0.1:18443", "http://example.org"), 5),
         (good.replacen("recipient age1", "recipient xyz1", 1), 7),
         (good.replacen("witnesses BB-central-authority", "witnesses BB-central-authority ZZ", 1), 0),
+        (good.replacen("log AA-central-authority.log", "log other.log", 1), 8),
     ] {
         match Directory::parse_text(&bad) {
             Err(DirectoryError::Malformed { line: l, .. }) => assert_eq!(l, line, "{bad}"),

@@ -34,6 +34,8 @@ pub struct AppState {
     pub blobs: Option<Arc<store::BlobStore>>,
     /// This node's place in the federation, when it has one.
     pub peers: Option<Arc<crate::peers::Peers>>,
+    /// Witnessing (of others' logs, and of this node's by others), with a federation.
+    pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -331,13 +333,26 @@ pub fn app_with(
     cases: Option<Arc<crate::cases::Cases>>,
     blobs: Option<Arc<store::BlobStore>>,
 ) -> axum::Router {
+    app_full(config, log, cases, blobs, None)
+}
+
+/// The node's whole HTTP application, with witnessing.
+pub fn app_full(
+    config: Resolved,
+    log: Option<Arc<crate::transparency::Transparency>>,
+    cases: Option<Arc<crate::cases::Cases>>,
+    blobs: Option<Arc<store::BlobStore>>,
+    witnessing: Option<Arc<crate::witnessing::Witnessing>>,
+) -> axum::Router {
     let (router, api) = api_router().split_for_parts();
     let openapi = api.to_pretty_json().unwrap_or_default();
     let limit = config.config.limits.max_json_bytes;
     let tokens = crate::auth::Tokens::new(config.base.join(&config.config.storage.tokens));
     let peers = cases.as_ref().and_then(|c| c.peers());
-    let state = AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases, blobs, peers };
-    router
+    let witness = witnessing.as_ref().map(|w| tlog::witness_server::router(w.witness.clone()));
+    let state =
+        AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases, blobs, peers, witnessing };
+    let router = router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/", axum::routing::get(crate::ui::public))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
@@ -355,5 +370,9 @@ pub fn app_with(
         .route("/readyz", axum::routing::get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state);
+    match witness {
+        Some(w) => router.nest("/witness", w),
+        None => router,
+    }
 }

@@ -45,6 +45,7 @@ struct Node {
     name: &'static str,
     cases: Arc<Cases>,
     peers: Arc<Peers>,
+    witnessing: Arc<crate::witnessing::Witnessing>,
     dir: PathBuf,
     url: String,
     log_key: String,
@@ -186,11 +187,14 @@ async fn start_node(
     let secret = crate::node_secret(&dir.join("data/node.secret")).map_err(|e| e.to_string())?;
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), name, secret).with_peers(peers.clone()));
     let blobs = crate::evidence::open_blobs(&config).ok();
-    let app = crate::api::app_with(config, Some(log), Some(cases.clone()), blobs);
+    let wkey = crate::witnessing::witness_key(&dir.join("data"), name)?;
+    let witnessing =
+        Arc::new(crate::witnessing::Witnessing::new(peers.clone(), wkey, &dir.join("data"), &dir.join("data/log"))?);
+    let app = crate::api::app_full(config, Some(log), Some(cases.clone()), blobs, Some(witnessing.clone()));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Node { name, cases, peers, dir, url: format!("http://127.0.0.1:{port}"), log_key })
+    Ok(Node { name, cases, peers, witnessing, dir, url: format!("http://127.0.0.1:{port}"), log_key })
 }
 
 /// Runs the whole story.
@@ -211,9 +215,18 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     ];
     let mut listeners = Vec::new();
     let mut identities = Vec::new();
+    let mut logs = Vec::new();
+    let mut cosigners = Vec::new();
     for (name, _, _) in &plan {
         listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
-        identities.push(crate::peers::identity(&root.join(name).join("data"), name, now).map_err(|e| e.to_string())?);
+        let data = root.join(name).join("data");
+        identities.push(crate::peers::identity(&data, name, now).map_err(|e| e.to_string())?);
+        let origin = format!("{name}.custodia");
+        let log =
+            crate::transparency::Transparency::open_or_create(&data.join("log"), &origin).map_err(|e| e.to_string())?;
+        logs.push((origin, tlog::note::VerifierKey::parse(&log.verifier_key).map_err(|e| e.to_string())?));
+        drop(log);
+        cosigners.push(crate::witnessing::witness_key(&data, name)?.verifier());
     }
     let today = clock::today();
     let mut parties = Vec::new();
@@ -231,7 +244,16 @@ pub async fn run(opts: Options) -> Result<Report, String> {
                 until: today.add_days(2 * 365),
             }],
             recipient: identities[i].public().recipient.clone(),
-            witnesses: vec![],
+            log: Some(logs[i].clone()),
+            cosigner: Some(cosigners[i].clone()),
+            // The court and the oversight body witness every log; the provider's log only
+            // names the court (the split view below exploits that).
+            witnesses: match *name {
+                "Example-Mail" => vec!["AA-court".into()],
+                "AA-court" => vec!["BB-oversight".into()],
+                "BB-oversight" => vec!["AA-court".into()],
+                _ => vec!["AA-court".into(), "BB-oversight".into()],
+            },
         });
     }
     let fed_key = tlog::note::SignerKey::generate("demo.custodia.directory", tlog::note::KeyKind::Ed25519)
@@ -654,8 +676,94 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     s.say("  [Example-Mail] does not run its reveal (it withholds)");
     run_cmd(&mut s, b, Role::CentralAuthority, cb, Command::Notify, "notifies the person concerned").await?;
 
-    // 7. Oversight recomputes every node's statistics from its public log.
-    s.say("\n7. BB-oversight recomputes each node's transparency statistics from its log alone");
+    // Witnessing: each node submits its checkpoint to its witnesses, which cosign.
+    s.say("\n7. Witnessing: every node submits its checkpoint to the witnesses the directory names");
+    for n in &nodes {
+        let r = n.witnessing.submit(u64::try_from(clock::now().0).unwrap_or(0)).await;
+        s.say(format!(
+            "  {:<22} cosigned by {}",
+            n.name,
+            if r.cosigned.is_empty() { "(none)".to_string() } else { r.cosigned.join(", ") }
+        ));
+    }
+    let served = client
+        .get(format!("{}/log/checkpoint", p.url))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_vec();
+    let served_note = tlog::note::Note::parse(&served).map_err(|e| e.to_string())?;
+    let court_cosigner =
+        accepted.directory.party("AA-court").and_then(|x| x.cosigner.clone()).ok_or("court cosigner")?;
+    s.check(
+        "the provider's served checkpoint carries the court's cosignature",
+        served_note.verify(std::slice::from_ref(&court_cosigner)).is_ok(),
+    );
+
+    // A split view: the provider shows another log of the same size to another witness.
+    s.say("\n8. Example-Mail shows a different log of the same size to BB-oversight (a split view)");
+    let p_log_key = tlog::note::SignerKey::parse(
+        std::fs::read_to_string(p.dir.join("data/log").join(tlog::client::KEY_FILE)).map_err(|e| e.to_string())?.trim(),
+    )
+    .map_err(|e| e.to_string())?;
+    let real = tlog::checkpoint::Checkpoint::from_text(&served_note.text).map_err(|e| e.to_string())?;
+    let entries = fetch_entries(&client, &p.url).await?;
+    let mut forked = tlog::merkle::MemoryTree::new();
+    for (i, e) in entries.iter().enumerate() {
+        if i + 1 == entries.len() {
+            forked.push_entry(b"custodia/commitment/v1\n(a different history)\n");
+        } else {
+            forked.push_entry(e);
+        }
+    }
+    let fork = tlog::checkpoint::Checkpoint::new(&real.origin, real.size, forked.root())
+        .sign(&p_log_key)
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let submit = |w: &str, body: Vec<u8>| {
+        let url =
+            accepted.directory.party(w).map(|x| format!("{}/witness/add-checkpoint", x.endpoint)).unwrap_or_default();
+        let client = client.clone();
+        async move {
+            let r = client.post(url).body(body).send().await.map_err(|e| e.to_string())?;
+            let status = r.status().as_u16();
+            Ok::<(u16, Vec<u8>), String>((status, r.bytes().await.map_err(|e| e.to_string())?.to_vec()))
+        }
+    };
+    let to_court = submit(
+        "AA-court",
+        tlog::witness::AddCheckpointRequest { old: real.size, proof: vec![], checkpoint: fork.clone() }.to_bytes(),
+    )
+    .await?;
+    s.say(format!(
+        "  AA-court, which cosigned size {} already, answers {}: {}",
+        real.size,
+        to_court.0,
+        String::from_utf8_lossy(&to_court.1).trim()
+    ));
+    s.check("a witness that cosigned a size refuses another root for it", to_court.0 == 409 || to_court.0 == 422);
+    let to_oversight = submit(
+        "BB-oversight",
+        tlog::witness::AddCheckpointRequest { old: 0, proof: vec![], checkpoint: fork.clone() }.to_bytes(),
+    )
+    .await?;
+    s.say(format!("  BB-oversight, which never saw this log, cosigns the forked view ({})", to_oversight.0));
+    // Oversight compares what the witnesses cosigned: two signed views of one size.
+    let log_vkey =
+        accepted.directory.party("Example-Mail").and_then(|x| x.log.clone()).map(|(_, k)| k).ok_or("log key")?;
+    let fork_note = tlog::note::Note::parse(&fork).map_err(|e| e.to_string())?;
+    let both_signed = served_note.verify(std::slice::from_ref(&log_vkey)).is_ok()
+        && fork_note.verify(std::slice::from_ref(&log_vkey)).is_ok();
+    let fork_cp = tlog::checkpoint::Checkpoint::from_text(&fork_note.text).map_err(|e| e.to_string())?;
+    let caught = both_signed && fork_cp.size == real.size && fork_cp.root != real.root;
+    s.say(format!("  BB-oversight holds two checkpoints of {} for size {}, both signed by its log key, with roots {} and {}: proof of a split view", real.origin, real.size, real.root, fork_cp.root));
+    s.check("the split view is caught: two signed roots for one size", caught);
+
+    // 9. Oversight recomputes every node's statistics from its public log.
+    s.say("\n9. BB-oversight recomputes each node's transparency statistics from its log alone");
     let mut overdue = std::collections::BTreeMap::new();
     for n in [a, b, p] {
         let entries = fetch_entries(&client, &n.url).await?;
@@ -677,8 +785,8 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     s.check("the withholding provider is counted as overdue", overdue.get("Example-Mail").is_some_and(|n| *n > 0));
     let _ = o;
 
-    // 8. Every log verifies from its tiles.
-    s.say("\n8. Every node's log, verified from its tiles and signature");
+    // 10. Every log verifies from its tiles.
+    s.say("\n10. Every node's log, verified from its tiles and signature");
     for n in &nodes {
         let store = tlog::storage::DirStorage::new(n.dir.join("data/log")).map_err(|e| e.to_string())?;
         let key = tlog::note::VerifierKey::parse(&n.log_key).map_err(|e| e.to_string())?;

@@ -20,6 +20,7 @@ pub mod peers;
 pub mod problem;
 pub mod transparency;
 pub mod ui;
+pub mod witnessing;
 
 /// Example legal profiles (the fictional States of the sample cases) for a new node.
 pub const DEFAULT_PROFILES: &str = include_str!("../defaults/profiles.json");

@@ -33,7 +33,10 @@ async fn read(path: std::path::PathBuf) -> Result<Vec<u8>, Problem> {
 
 /// `GET /log/checkpoint`
 pub async fn checkpoint(State(state): State<AppState>) -> Response {
-    match read(log_dir(&state).join("checkpoint")).await {
+    match read(log_dir(&state).join("checkpoint")).await.map(|b| match &state.witnessing {
+        Some(w) => w.serving_checkpoint(&b),
+        None => b,
+    }) {
         Ok(b) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, CHECKPOINT_CACHE)], b)
             .into_response(),
         Err(p) => p.into_response(),

@@ -63,6 +63,8 @@ fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Acc
                 until: today.add_days(365),
             }],
             recipient: n.identity.public().recipient.clone(),
+            log: None,
+            cosigner: None,
             witnesses: vec![],
         })
         .collect();

@@ -44,7 +44,7 @@ pub enum TokenCommand {
     },
 }
 
-fn tokens(config: &PathBuf) -> anyhow::Result<node::auth::Tokens> {
+fn tokens(config: &std::path::Path) -> anyhow::Result<node::auth::Tokens> {
     let c = node::Config::load(config).map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
     let path = c.base.join(&c.config.storage.tokens);
     if let Some(dir) = path.parent() {

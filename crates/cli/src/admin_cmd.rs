@@ -11,6 +11,40 @@ pub enum AdminCommand {
     /// API tokens: one role each, stored hashed, revocable.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// People's accounts (argon2id password hashes), for the web pages and the API.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account; the password is read from standard input (one line, 12 characters or more).
+    Add {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The login name.
+        #[arg(long)]
+        name: String,
+        /// Its role: case_worker, judge, central_authority, point_of_contact, provider_legal, oversight, administrator.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the accounts (names and roles).
+    List {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn users(config: &std::path::Path) -> anyhow::Result<node::users::Users> {
+    let c = node::Config::load(config).map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
+    let path = c.base.join(&c.config.storage.users);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(node::users::Users::new(path))
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,7 +88,22 @@ fn tokens(config: &std::path::Path) -> anyhow::Result<node::auth::Tokens> {
 }
 
 pub fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    let AdminCommand::Token(cmd) = cmd;
+    let cmd = match cmd {
+        AdminCommand::Token(t) => t,
+        AdminCommand::User(UserCommand::Add { config, name, role }) => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let u = users(&config)?.add(&name, &role, password.trim_end_matches(['\r', '\n']))?;
+            println!("added {} ({})", u.name, u.role);
+            return Ok(ExitCode::SUCCESS);
+        }
+        AdminCommand::User(UserCommand::List { config }) => {
+            for u in users(&config)?.list()? {
+                println!("{}\t{}\t{}", u.name, u.role, if u.disabled { "disabled" } else { "active" });
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     match cmd {
         TokenCommand::Create { config, name, role } => {
             let now = node::clock::now().0;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub log: Option<Arc<crate::transparency::Transparency>>,
     /// The token registry.
     pub tokens: crate::auth::Tokens,
+    /// People's accounts and sessions.
+    pub users: Arc<crate::users::Users>,
     /// The cases service, when storage is open.
     pub cases: Option<Arc<crate::cases::Cases>>,
     /// Evidence blobs, when storage is open.
@@ -348,13 +350,26 @@ pub fn app_full(
     let openapi = api.to_pretty_json().unwrap_or_default();
     let limit = config.config.limits.max_json_bytes;
     let tokens = crate::auth::Tokens::new(config.base.join(&config.config.storage.tokens));
+    let users = Arc::new(crate::users::Users::new(config.base.join(&config.config.storage.users)));
     let peers = cases.as_ref().and_then(|c| c.peers());
     let witness = witnessing.as_ref().map(|w| tlog::witness_server::router(w.witness.clone()));
-    let state =
-        AppState { config: Arc::new(config), openapi: Arc::new(openapi), log, tokens, cases, blobs, peers, witnessing };
+    let state = AppState {
+        config: Arc::new(config),
+        openapi: Arc::new(openapi),
+        log,
+        tokens,
+        users,
+        cases,
+        blobs,
+        peers,
+        witnessing,
+    };
     let router = router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/", axum::routing::get(crate::ui::public))
+        .route("/login", axum::routing::get(crate::login::page).post(crate::login::submit))
+        .route("/logout", axum::routing::post(crate::login::logout))
+        .route("/me", axum::routing::get(crate::login::me))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
         .route(

@@ -26,8 +26,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
     })
 }
 
-fn ready(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Cases>, Caller), Problem> {
-    let caller = auth::caller(&state.tokens, headers)?;
+fn ready(state: &AppState, method: axum::http::Method, headers: &HeaderMap) -> Result<(Arc<Cases>, Caller), Problem> {
+    let caller = auth::who(state, &method, headers)?;
     let cases = state.cases.clone().ok_or_else(|| {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-store", "This node has no case storage open")
     })?;
@@ -73,7 +73,7 @@ pub struct NewCaseBody {
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     reply(
         async {
-            let (cases, caller) = ready(&state, &headers)?;
+            let (cases, caller) = ready(&state, axum::http::Method::POST, &headers)?;
             let b: NewCaseBody = parse_json(&body)?;
             let side = case::Side::ALL.iter().copied().find(|s| s.id() == b.side).ok_or_else(|| {
                 Problem::new(StatusCode::BAD_REQUEST, "bad-side", "Unknown side")
@@ -104,7 +104,7 @@ pub struct ListParams {
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListParams>) -> Response {
     reply(
         async {
-            let (cases, caller) = ready(&state, &headers)?;
+            let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
             let (items, next) =
                 cases.list(&caller, q.state, q.cursor.as_deref(), q.limit.unwrap_or(50), crate::clock::today()).await?;
             Ok(Json(json!({ "items": items, "next": next })).into_response())
@@ -119,7 +119,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     reply(
         async {
-            let (cases, caller) = ready(&state, &headers)?;
+            let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
             Ok(Json(cases.get(&caller, &id, crate::clock::today()).await?).into_response())
         }
         .await,
@@ -132,7 +132,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Pa
 pub async fn events(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     reply(
         async {
-            let (cases, caller) = ready(&state, &headers)?;
+            let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
             Ok(Json(cases.events(&caller, &id).await?).into_response())
         }
         .await,
@@ -160,7 +160,7 @@ pub async fn command(
 ) -> Response {
     reply(
         async {
-            let (cases, caller) = ready(&state, &headers)?;
+            let (cases, caller) = ready(&state, axum::http::Method::POST, &headers)?;
             let cmd: case::Command = parse_json(&body)?;
             let expected = match headers.get("if-match") {
                 None => None,

@@ -179,6 +179,31 @@ pub struct Caller {
     pub token_id: String,
 }
 
+/// Authenticates a request: an `Authorization: Bearer` token (programs), or else the
+/// session cookie of a person, whose requests that change anything must also carry the
+/// session's CSRF token in `X-CSRF-Token`.
+pub fn who(state: &crate::api::AppState, method: &axum::http::Method, headers: &HeaderMap) -> Result<Caller, Problem> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return caller(&state.tokens, headers);
+    }
+    let Some(sid) = crate::users::cookie(headers) else { return caller(&state.tokens, headers) };
+    let now = crate::clock::now().0;
+    let session = state.users.session(&sid, now).ok_or_else(|| {
+        Problem::new(StatusCode::UNAUTHORIZED, "session-expired", "Your session has ended")
+            .detail("log in again at /login")
+    })?;
+    let safe = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    if !safe {
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if sent != session.csrf {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "csrf", "Missing or wrong CSRF token")
+                .detail("send the session's token in X-CSRF-Token")
+                .field("X-CSRF-Token"));
+        }
+    }
+    Ok(Caller { name: session.name, role: session.role, token_id: "session".into() })
+}
+
 /// Authenticates a request by its `Authorization: Bearer` token.
 pub fn caller(tokens: &Tokens, headers: &HeaderMap) -> Result<Caller, Problem> {
     let unauthorized = |detail: &str| {

@@ -53,6 +53,8 @@ pub struct StorageSection {
     pub profiles: String,
     /// The API token registry (hashes only).
     pub tokens: String,
+    /// People's accounts (argon2id hashes only).
+    pub users: String,
 }
 
 impl Default for StorageSection {
@@ -63,6 +65,7 @@ impl Default for StorageSection {
             log_dir: "data/log".into(),
             profiles: "profiles.json".into(),
             tokens: "data/tokens.json".into(),
+            users: "data/users.json".into(),
         }
     }
 }
@@ -221,7 +224,7 @@ impl Config {
         let mut out =
             String::from("# custodia node configuration. Environment variables CUSTODIA_SECTION__KEY override it.\n\n");
         out.push_str(&format!(
-            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\nprofiles = {:?}\ntokens = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
+            "[node]\nname = {:?}\nrole = {:?}\nstate = {:?}\n\n[http]\nlisten = {:?}\n\n[storage]\ndatabase = {:?}\nblobs = {:?}\nlog_dir = {:?}\nprofiles = {:?}\ntokens = {:?}\nusers = {:?}\n\n[limits]\nmax_json_bytes = {}\nmax_upload_bytes = {}\n",
             self.node.name,
             self.node.role.id(),
             self.node.state,
@@ -231,6 +234,7 @@ impl Config {
             self.storage.log_dir,
             self.storage.profiles,
             self.storage.tokens,
+            self.storage.users,
             self.limits.max_json_bytes,
             self.limits.max_upload_bytes
         ));

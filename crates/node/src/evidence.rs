@@ -87,7 +87,7 @@ pub async fn start(
     body: axum::body::Bytes,
 ) -> Response {
     async {
-        let caller = auth::caller(&state.tokens, &headers)?;
+        let caller = auth::who(&state, &axum::http::Method::POST, &headers)?;
         let cases = state.cases.clone().ok_or_else(|| {
             bad(StatusCode::SERVICE_UNAVAILABLE, "no-store", "No case storage", "this node has no case storage open")
         })?;
@@ -170,7 +170,7 @@ pub async fn offset(
     UrlPath((upload, index)): UrlPath<(String, String)>,
 ) -> Response {
     async {
-        auth::caller(&state.tokens, &headers)?;
+        auth::who(&state, &axum::http::Method::HEAD, &headers)?;
         if !valid_id(&upload) {
             return Err(Problem::not_found("such upload"));
         }
@@ -193,7 +193,7 @@ pub async fn put(
     body: Body,
 ) -> Response {
     async {
-        auth::caller(&state.tokens, &headers)?;
+        auth::who(&state, &axum::http::Method::PUT, &headers)?;
         if !valid_id(&upload) {
             return Err(Problem::not_found("such upload"));
         }
@@ -281,7 +281,7 @@ async fn sha256_file(path: &Path) -> Result<(u64, String), Problem> {
     responses((status = 200, description = "Accepted: the case after `produce`", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, description = "A file is incomplete or does not match the manifest: nothing was accepted", body = Problem, content_type = "application/problem+json")))]
 pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath(upload): UrlPath<String>) -> Response {
     async {
-        let caller = auth::caller(&state.tokens, &headers)?;
+        let caller = auth::who(&state, &axum::http::Method::POST, &headers)?;
         let cases = state.cases.clone().ok_or_else(|| {
             bad(StatusCode::SERVICE_UNAVAILABLE, "no-store", "No case storage", "this node has no case storage open")
         })?;
@@ -355,7 +355,7 @@ pub async fn download(
     UrlPath((manifest, name)): UrlPath<(String, String)>,
 ) -> Response {
     async {
-        let caller = auth::caller(&state.tokens, &headers)?;
+        let caller = auth::who(&state, &axum::http::Method::GET, &headers)?;
         if matches!(caller.role, case::Role::Oversight | case::Role::Administrator) {
             return Err(bad(StatusCode::FORBIDDEN, "no-evidence", "Oversight sees metadata, never evidence", ""));
         }

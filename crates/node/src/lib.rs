@@ -16,10 +16,12 @@ pub mod draft;
 pub mod evidence;
 pub mod inbox;
 pub mod log;
+pub mod login;
 pub mod peers;
 pub mod problem;
 pub mod transparency;
 pub mod ui;
+pub mod users;
 pub mod witnessing;
 
 /// Example legal profiles (the fictional States of the sample cases) for a new node.

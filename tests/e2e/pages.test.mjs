@@ -75,3 +75,30 @@ test('the public transparency page loads from our origin only, without errors', 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a person logs in, sees who they are, and logs out', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { binary } = await import('./helpers.mjs');
+  execFileSync(binary, ['admin', 'user', 'add', '--config', join(node.dir, 'node.toml'), '--name', 'judge.ada', '--role', 'judge'], { input: 'correct horse battery staple\n' });
+  const page = await chrome.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${node.url}/login`);
+  await page.fill('#name', 'judge.ada');
+  await page.fill('#password', 'wrong password entirely');
+  await page.click('button[type=submit]');
+  assert.match(await page.textContent('[role=alert]'), /Wrong name or password/);
+  await page.fill('#password', 'correct horse battery staple');
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${node.url}/me`);
+  assert.match(await page.textContent('header'), /judge at AA-central-authority/);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'custodia_session');
+  assert.ok(session && session.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies));
+  await page.click('button[type=submit]'); // log out
+  await page.waitForURL(`${node.url}/login`);
+  await page.goto(`${node.url}/me`);
+  await page.waitForURL(`${node.url}/login`);
+  assert.deepEqual(errors.filter((e) => !e.includes('401')), []);
+  await page.close();
+});

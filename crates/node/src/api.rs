@@ -370,6 +370,8 @@ pub fn app_full(
         .route("/login", axum::routing::get(crate::login::page).post(crate::login::submit))
         .route("/logout", axum::routing::post(crate::login::logout))
         .route("/me", axum::routing::get(crate::login::me))
+        .route("/cases", axum::routing::get(crate::pages::list))
+        .route("/cases/{id}", axum::routing::get(crate::pages::show).post(crate::pages::act))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
         .route(

@@ -15,6 +15,10 @@ pub struct DemoArgs {
     /// Keep the nodes' data in DIR for inspection (for example with `custodia log verify`).
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+    /// Keep the nodes up after the story and print each node's URL with demo logins for
+    /// each role, to click through the same cases in a browser (Ctrl-C stops them).
+    #[arg(long, conflicts_with = "check")]
+    ui: bool,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -28,7 +32,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let started = std::time::Instant::now();
     let report = runtime
-        .block_on(node::demo::run(node::demo::Options { keep: args.keep.clone(), quiet: args.check }))
+        .block_on(node::demo::run(node::demo::Options { keep: args.keep.clone(), quiet: args.check, ui: args.ui }))
         .map_err(|e| anyhow::anyhow!("the demo stopped: {e}"))?;
     let passed = report.checks.iter().filter(|(_, ok)| *ok).count();
     let total = report.checks.len();

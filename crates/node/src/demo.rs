@@ -23,7 +23,12 @@ pub struct Options {
     pub keep: Option<PathBuf>,
     /// Print only the summary line.
     pub quiet: bool,
+    /// Keep the nodes up after the story, with demo logins, until Ctrl-C.
+    pub ui: bool,
 }
+
+/// The password of every demo login (printed by `custodia demo --ui`).
+pub const DEMO_PASSWORD: &str = "demo-password-not-for-production";
 
 /// What the demo established.
 #[derive(Debug, Default)]
@@ -796,6 +801,33 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             &format!("{} log verifies ({} entries)", n.name, ok.as_ref().map(|v| v.checkpoint.size).unwrap_or(0)),
             ok.is_ok(),
         );
+    }
+    if opts.ui {
+        // The simulated clock goes back to now, so that people act at today's date.
+        clock::advance(-clock::simulated_offset());
+        s.say(
+            "\nThe nodes stay up. Log in with these demo accounts (password for all: DEMO_PASSWORD):"
+                .replace("DEMO_PASSWORD", DEMO_PASSWORD),
+        );
+        for n in &nodes {
+            let users = crate::users::Users::new(n.dir.join("data/users.json"));
+            let roles: &[&str] = match n.name {
+                "Example-Mail" => &["provider_legal"],
+                "BB-oversight" => &["oversight"],
+                "AA-court" => &["judge"],
+                _ => &["case_worker", "judge", "central_authority", "point_of_contact", "oversight"],
+            };
+            let mut logins = Vec::new();
+            for r in roles {
+                let name = r.replace('_', "-");
+                if users.add(&name, r, DEMO_PASSWORD).is_ok() {
+                    logins.push(name);
+                }
+            }
+            s.say(format!("  {:<22} {}/login   as {}", n.name, n.url, logins.join(", ")));
+        }
+        s.say("  the public transparency report of each node is at its URL; Ctrl-C stops the nodes");
+        let _ = tokio::signal::ctrl_c().await;
     }
     if let Some(k) = &opts.keep {
         s.say(format!(

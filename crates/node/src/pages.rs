@@ -307,7 +307,7 @@ async fn case_page(state: &AppState, s: Session, id: &str, message: String) -> R
         notification: c["notification"]["status"].as_str().unwrap_or("").replace('_', " "),
         deadline: c["deadline"]["due"].as_str().map(|d| format!("{d} (UTC)")).unwrap_or_else(|| "—".into()),
         history,
-        forms: forms_for(side, st, s.role),
+        forms: forms_for(side, st, s.role, c),
         csrf: s.csrf,
         message,
     })

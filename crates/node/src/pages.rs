@@ -159,9 +159,25 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
     })
 }
 
-fn forms_for(side: case::Side, st: CaseState, role: Role) -> Vec<ActionForm> {
+/// Whether a side-track command makes sense for the case as it stands (the rest of the
+/// check is the engine's, on submit).
+fn applies(kind: CommandKind, case: &Value) -> bool {
+    let secrecy = case["secrecy"]["status"].as_str().unwrap_or("");
+    let notification = case["notification"]["status"].as_str().unwrap_or("");
+    match kind {
+        CommandKind::Reveal => secrecy == "reveal_due",
+        CommandKind::ExtendConfidentiality => secrecy == "secret",
+        CommandKind::Notify => notification == "due",
+        CommandKind::PostponeNotification => notification == "due" || notification == "postponed",
+        CommandKind::ExtendHold => !case["hold"].is_null(),
+        _ => true,
+    }
+}
+
+fn forms_for(side: case::Side, st: CaseState, role: Role, case: &Value) -> Vec<ActionForm> {
     case::table::TRANSITIONS
         .iter()
+        .filter(|t| applies(t.command, case))
         .filter(|t| {
             t.side == side
                 && t.from.contains(&st)

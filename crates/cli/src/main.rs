@@ -17,7 +17,7 @@ mod node_cmd;
 
 /// custodia: cross-border requests for electronic evidence, with the safeguards built in.
 #[derive(Debug, Parser)]
-#[command(name = "custodia", version, about, long_about = None)]
+#[command(name = "custodia", version, about, long_about = None, term_width = 0)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

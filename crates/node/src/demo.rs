@@ -190,6 +190,7 @@ async fn start_node(
     let log_key = log.verifier_key.clone();
     let peers = Arc::new(Peers::new(name, identity, directory.clone(), &dir.join("data")).map_err(|e| e.to_string())?);
     let secret = crate::node_secret(&dir.join("data/node.secret")).map_err(|e| e.to_string())?;
+    crate::log_directory(&log, &peers, &dir.join("data"))?;
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), name, secret).with_peers(peers.clone()));
     let blobs = crate::evidence::open_blobs(&config).ok();
     let wkey = crate::witnessing::witness_key(&dir.join("data"), name)?;
@@ -283,7 +284,13 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             listener,
         )
         .await?;
-        s.say(format!("  {:<22} {:<18} {}   (log key {})", n.name, role.id(), n.url, n.log_key));
+        s.say(format!(
+            "  {:<22} {:<18} {}   (log key {}; directory version 1 logged)",
+            n.name,
+            role.id(),
+            n.url,
+            n.log_key
+        ));
         nodes.push(n);
     }
     let [a, _court, b, p, o] = &nodes[..] else { return Err("five nodes".into()) };
@@ -802,6 +809,14 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             ok.is_ok(),
         );
     }
+    let mut with_directory = 0;
+    for n in &nodes {
+        let entries = fetch_entries(&client, &n.url).await?;
+        if entries.iter().any(|e| e.starts_with(b"custodia/directory/v1\n")) {
+            with_directory += 1;
+        }
+    }
+    s.check("every node's log records the directory version it accepted", with_directory == nodes.len());
     if opts.ui {
         // The simulated clock goes back to now, so that people act at today's date.
         clock::advance(-clock::simulated_offset());

@@ -133,6 +133,23 @@ pub fn open_peers(config: &Resolved) -> Result<Option<std::sync::Arc<peers::Peer
     Ok(Some(std::sync::Arc::new(p)))
 }
 
+/// Logs the directory version this node accepted (once per version), so that a key change
+/// is public: an entry `custodia/directory/v1` with the federation, version and the
+/// SHA-256 of the signed directory.
+pub fn log_directory(
+    log: &transparency::Transparency,
+    peers: &peers::Peers,
+    data: &std::path::Path,
+) -> Result<(), String> {
+    let marker = data.join("directory-logged");
+    let entry = peers.directory_entry();
+    if std::fs::read(&marker).ok().as_deref() == Some(entry.as_slice()) {
+        return Ok(());
+    }
+    log.append(vec![entry.clone()]).map_err(|e| e.to_string())?;
+    std::fs::write(&marker, &entry).map_err(|e| format!("{}: {e}", marker.display()))
+}
+
 /// Delivers the outbox: at once when a message is queued, else every two seconds, backing
 /// off to a minute while a destination cannot be reached.
 pub async fn run_deliverer(peers: std::sync::Arc<peers::Peers>) {
@@ -165,6 +182,8 @@ pub async fn open_services(
     let secret = node_secret(&config.base.join("data/node.secret"))?;
     let mut cases = cases::Cases::new(store, log.clone(), &config.config.node.name, secret);
     if let Some(peers) = open_peers(config)? {
+        log_directory(&log, &peers, &config.base.join("data"))
+            .map_err(|detail| StartError::Store { url: "federation".into(), detail })?;
         cases = cases.with_peers(peers);
     }
     let cases = std::sync::Arc::new(cases);

@@ -191,6 +191,13 @@ impl Peers {
         &self.directory.directory
     }
 
+    /// The log entry that records the directory version in force here.
+    pub fn directory_entry(&self) -> Vec<u8> {
+        let d = self.directory();
+        let hash: String = self.directory.hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!("custodia/directory/v1\nfederation {}\nversion {}\nhash {hash}\n", d.federation, d.version).into_bytes()
+    }
+
     /// The central authority of a State.
     pub fn central_authority_of(&self, state: StateCode) -> Option<&Party> {
         self.directory().parties.iter().find(|p| p.state == state && p.role == PartyRole::CentralAuthority)

@@ -382,10 +382,12 @@ pub fn app_full(
         .route("/api/v1/inbox", axum::routing::post(crate::inbox::receive))
         .route("/favicon.ico", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(crate::metrics::metrics))
         .route("/log/checkpoint", axum::routing::get(crate::log::checkpoint))
         .route("/log/tile/{*rest}", axum::routing::get(crate::log::tile))
         .route("/readyz", axum::routing::get(healthz))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::metrics::count))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     match witness {

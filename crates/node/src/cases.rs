@@ -582,6 +582,24 @@ impl Cases {
         })
     }
 
+    /// How many cases of each kind are in each state (for `/metrics`).
+    pub async fn count_by_state(&self) -> Result<Vec<(String, String, u64)>, Problem> {
+        let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = self.store.list_cases(&filter, cursor.as_ref(), store::MAX_PAGE).await.map_err(store_problem)?;
+            for r in &page.items {
+                *counts.entry((r.kind.clone(), r.state.clone())).or_default() += 1;
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(counts.into_iter().map(|((k, s), n)| (k, s, n)).collect())
+    }
+
     /// A case, as `caller` may see it.
     pub async fn get(&self, caller: &Caller, id: &str, today: treaty::Date) -> Result<CaseView, Problem> {
         let case_id = CaseId::new(id).map_err(store_problem)?;

@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod inbox;
 pub mod log;
 pub mod login;
+pub mod metrics;
 pub mod pages;
 pub mod peers;
 pub mod problem;

@@ -186,6 +186,14 @@ async fn scenario(store: Arc<dyn store::Store>) {
         n.call("POST", "/api/v1/cases/c1/commands", Some(&ca), cmd(json!({ "command": "frobnicate" })), None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(n.call("GET", "/api/v1/cases/none", Some(&ca), None, None).await.0, StatusCode::NOT_FOUND);
+    // What an operator watches.
+    let res = n.app.clone().oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("custodia_cases{kind=\"requested\",state=\"routed\"} 1"), "{text}");
+    assert!(text.contains("custodia_commitments{status=\"overdue\"} 0"), "{text}");
+    assert!(text.contains("custodia_log_entries "), "{text}");
+    assert!(text.contains("custodia_http_requests_total{class=\"4xx\"}"), "{text}");
 }
 
 #[tokio::test]

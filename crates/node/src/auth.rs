@@ -71,9 +71,7 @@ pub enum AuthError {
     NoName,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use case::engine::hex;
 
 /// The token registry of a node.
 #[derive(Debug, Clone)]

@@ -428,7 +428,7 @@ impl Cases {
     ) -> Result<CaseView, Problem> {
         let id = match id {
             Some(i) => i,
-            None => format!("case-{}", random32()?[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            None => format!("case-{}", case::engine::hex(&random32()?[..8])),
         };
         let case_id = CaseId::new(id.clone()).map_err(store_problem)?;
         let text = serde_json::to_string(case_file).map_err(|e| internal("the case file", &e.to_string()))?;

@@ -495,10 +495,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
         seal::evidence::seal(&inputs, &[a_recipient], &p_identity, now, &pkg, &mut seal::evidence::NoProgress)
             .map_err(|e| e.to_string())?;
     let manifest_text = std::fs::read(pkg.join(seal::evidence::MANIFEST)).map_err(|e| e.to_string())?;
-    let sha: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&manifest_text))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = case::engine::hex(&<sha2::Sha256 as sha2::Digest>::digest(&manifest_text));
     let package = case::PackageRef {
         manifest_sha256: sha,
         files: manifest.files.len() as u32,

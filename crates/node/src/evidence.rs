@@ -41,9 +41,7 @@ struct FileMeta {
     age_sha256: String,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use case::engine::hex;
 
 fn uploads_dir(state: &AppState) -> PathBuf {
     state.config.base.join("data/uploads")

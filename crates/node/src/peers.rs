@@ -84,7 +84,7 @@ impl ReplayCache for Seen {
         if self.ids.contains(&(sender.to_string(), *id)) {
             return false;
         }
-        let line = format!("{sender} {}\n", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let line = format!("{sender} {}\n", case::engine::hex(id));
         let written = std::fs::OpenOptions::new().create(true).append(true).open(&self.file).and_then(|mut f| {
             f.write_all(line.as_bytes())?;
             f.sync_data()
@@ -194,7 +194,7 @@ impl Peers {
     /// The log entry that records the directory version in force here.
     pub fn directory_entry(&self) -> Vec<u8> {
         let d = self.directory();
-        let hash: String = self.directory.hash.iter().map(|b| format!("{b:02x}")).collect();
+        let hash = case::engine::hex(&self.directory.hash);
         format!("custodia/directory/v1\nfederation {}\nversion {}\nhash {hash}\n", d.federation, d.version).into_bytes()
     }
 
@@ -221,7 +221,7 @@ impl Peers {
         getrandom::fill(&mut id).map_err(|e| PeersError::Seal(e.to_string()))?;
         let q = Queued {
             message_type: message_type.into(),
-            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            id: case::engine::hex(&id),
             body: base64::engine::general_purpose::STANDARD
                 .encode(serde_json::to_vec(body).map_err(|e| PeersError::Seal(e.to_string()))?),
         };

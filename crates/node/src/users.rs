@@ -69,9 +69,7 @@ pub struct Users {
     sessions: Mutex<HashMap<String, Session>>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use case::engine::hex;
 
 fn random_hex() -> Result<String, UserError> {
     let mut b = [0u8; 32];

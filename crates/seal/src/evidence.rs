@@ -346,11 +346,17 @@ fn seal_file(
             let mut cw = w.finish()?;
             cw.flush_block()
         })();
-        // Whatever happened, the channels are closed now: the threads finish.
+        // Close both channels whatever happened (the ciphertext sender went with the
+        // closure), so that the reader (which then only hashes) and the writer finish.
+        drop(prx);
         let (size, sha256) = join(reader)?;
         let written = join(writer);
-        encrypted.map_err(|e| EvidenceError::Encrypt(e.to_string()))?;
-        let (age_size, age_sha256) = written?;
+        // A write failure (e.g. a full disk) explains an encryption failure: report it first.
+        let (age_size, age_sha256) = match (encrypted, written) {
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(_)) => return Err(EvidenceError::Encrypt(e.to_string())),
+            (Ok(()), Ok(v)) => v,
+        };
         Ok(FileEntry { name: input.name.clone(), size, sha256, age_size, age_sha256 })
     })
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tlog::client::{self, ClientError, OpenLog};
 use tlog::sequencer::{SequencerConfig, SequencerError};
-use tlog::storage::{DirStorage, Fetch};
+use tlog::storage::DirStorage;
 use tlog::tile::{self, TILE_WIDTH};
 
 /// A node's log.
@@ -66,8 +66,8 @@ impl Transparency {
         let mut out = Vec::with_capacity(size as usize);
         for b in 0..size.div_ceil(TILE_WIDTH) {
             let Some(path) = tile::bundle_for(b, size) else { break };
-            let data = store
-                .get(&path.path())
+            // A superseded partial bundle may be gone: fall back to the full one, cut.
+            let data = tlog::tiles::fetch_tile(&store, &path)
                 .map_err(|e| TransparencyError::Read(e.to_string()))?
                 .ok_or_else(|| TransparencyError::Read(format!("{} is missing", path.path())))?;
             let entries = tile::parse_bundle(Some(&path), &data).map_err(|e| TransparencyError::Read(e.to_string()))?;

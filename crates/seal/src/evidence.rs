@@ -19,7 +19,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use sha2::{Digest as _, Sha256};
 
@@ -32,6 +32,20 @@ pub const MANIFEST: &str = "MANIFEST";
 pub const FILES: &str = "files";
 const BUF: usize = 1 << 20;
 const DEPTH: usize = 4;
+
+/// Blocks travel down a bounded channel and come back on a return channel, so that a
+/// pipeline allocates (and zeroes) at most `DEPTH + 3` blocks whatever the file size,
+/// instead of a fresh 1 MiB block (page faults, zeroing) for every MiB.
+struct Recycled {
+    free: Receiver<Vec<u8>>,
+}
+
+impl Recycled {
+    /// A block from the return channel, or a new one while fewer than needed exist.
+    fn take(&self) -> Vec<u8> {
+        self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(BUF))
+    }
+}
 
 /// Why sealing, verifying or opening failed. Each variant names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -215,13 +229,15 @@ pub fn age_path(pkg: &Path, name: &str) -> PathBuf {
 
 /// Reads `path` in blocks, hashing each and handing it on; keeps hashing to the end even
 /// when the receiver is gone, so the full hash is always known.
-fn read_hash_send(path: &Path, tx: SyncSender<Vec<u8>>) -> Result<(u64, [u8; 32]), EvidenceError> {
+fn read_hash_send(path: &Path, tx: SyncSender<Vec<u8>>, pool: Recycled) -> Result<(u64, [u8; 32]), EvidenceError> {
     let mut f = File::open(path).map_err(io_err(path))?;
     let mut h = Sha256::new();
     let mut n = 0u64;
     let mut tx = Some(tx);
     loop {
-        let mut buf = vec![0u8; BUF];
+        let mut buf = pool.take();
+        // A returned block keeps its length, so this zeroes only new blocks.
+        buf.resize(BUF, 0);
         let mut filled = 0;
         while filled < BUF {
             match f.read(&mut buf[filled..]) {
@@ -245,14 +261,22 @@ fn read_hash_send(path: &Path, tx: SyncSender<Vec<u8>>) -> Result<(u64, [u8; 32]
     }
 }
 
-/// Receives blocks, hashing them and writing them to `out`.
-fn recv_hash_write(rx: Receiver<Vec<u8>>, mut out: File, path: &Path) -> Result<(u64, [u8; 32]), EvidenceError> {
+/// Receives blocks, hashing them and writing them to `out`, and hands each block back on
+/// `done` for reuse.
+fn recv_hash_write(
+    rx: Receiver<Vec<u8>>,
+    mut out: File,
+    path: &Path,
+    done: Sender<Vec<u8>>,
+) -> Result<(u64, [u8; 32]), EvidenceError> {
     let mut h = Sha256::new();
     let mut n = 0u64;
     for buf in rx {
         h.update(&buf);
         n += buf.len() as u64;
         out.write_all(&buf).map_err(io_err(path))?;
+        // The other end may be gone (it finished); the block is then simply dropped.
+        let _ = done.send(buf);
     }
     out.sync_all().map_err(io_err(path))?;
     Ok((n, h.finalize().into()))
@@ -262,12 +286,19 @@ fn recv_hash_write(rx: Receiver<Vec<u8>>, mut out: File, path: &Path) -> Result<
 struct ChannelWriter {
     tx: SyncSender<Vec<u8>>,
     buf: Vec<u8>,
+    pool: Recycled,
 }
 
 impl ChannelWriter {
+    fn new(tx: SyncSender<Vec<u8>>, pool: Recycled) -> Self {
+        ChannelWriter { tx, buf: Vec::with_capacity(BUF), pool }
+    }
+
     fn flush_block(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            let block = std::mem::replace(&mut self.buf, Vec::with_capacity(BUF));
+            let mut next = self.pool.take();
+            next.clear();
+            let block = std::mem::replace(&mut self.buf, next);
             self.tx.send(block).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "writer thread stopped"))?;
         }
         Ok(())
@@ -295,6 +326,7 @@ struct ChannelReader {
     rx: Receiver<Vec<u8>>,
     buf: Vec<u8>,
     at: usize,
+    done: Sender<Vec<u8>>,
 }
 
 impl Read for ChannelReader {
@@ -302,7 +334,10 @@ impl Read for ChannelReader {
         while self.at == self.buf.len() {
             match self.rx.recv() {
                 Ok(b) => {
-                    self.buf = b;
+                    let used = std::mem::replace(&mut self.buf, b);
+                    if used.capacity() > 0 {
+                        let _ = self.done.send(used);
+                    }
                     self.at = 0;
                 }
                 Err(_) => return Ok(0),
@@ -335,13 +370,16 @@ fn seal_file(
     std::thread::scope(|s| {
         let (ptx, prx) = sync_channel::<Vec<u8>>(DEPTH);
         let (ctx, crx) = sync_channel::<Vec<u8>>(DEPTH);
-        let reader = s.spawn(|| read_hash_send(&input.path, ptx));
-        let writer = s.spawn(|| recv_hash_write(crx, out, dest));
+        let (plain_done, plain_free) = channel();
+        let (cipher_done, cipher_free) = channel();
+        let reader = s.spawn(|| read_hash_send(&input.path, ptx, Recycled { free: plain_free }));
+        let writer = s.spawn(|| recv_hash_write(crx, out, dest, cipher_done));
         let encrypted = (|| -> io::Result<()> {
-            let mut w = encryptor.wrap_output(ChannelWriter { tx: ctx, buf: Vec::with_capacity(BUF) })?;
+            let mut w = encryptor.wrap_output(ChannelWriter::new(ctx, Recycled { free: cipher_free }))?;
             for block in prx.iter() {
                 w.write_all(&block)?;
                 progress.advance(block.len() as u64);
+                let _ = plain_done.send(block);
             }
             let mut cw = w.finish()?;
             cw.flush_block()
@@ -532,11 +570,13 @@ fn open_file(
     std::thread::scope(|s| {
         let (ctx, crx) = sync_channel::<Vec<u8>>(DEPTH);
         let (ptx, prx) = sync_channel::<Vec<u8>>(DEPTH);
-        let reader = s.spawn(|| read_hash_send(&path, ctx));
-        let writer = s.spawn(|| recv_hash_write(prx, out, &tmp_path));
+        let (cipher_done, cipher_free) = channel();
+        let (plain_done, plain_free) = channel();
+        let reader = s.spawn(|| read_hash_send(&path, ctx, Recycled { free: cipher_free }));
+        let writer = s.spawn(|| recv_hash_write(prx, out, &tmp_path, plain_done));
         let decrypted = (|| -> Result<(), String> {
-            let input = ChannelReader { rx: crx, buf: Vec::new(), at: 0 };
-            let mut sink = ChannelWriter { tx: ptx, buf: Vec::with_capacity(BUF) };
+            let input = ChannelReader { rx: crx, buf: Vec::new(), at: 0, done: cipher_done };
+            let mut sink = ChannelWriter::new(ptx, Recycled { free: plain_free });
             decrypt_to(input, identities, &mut sink, progress)?;
             sink.flush_block().map_err(|e| e.to_string())
         })();

@@ -2,7 +2,8 @@
 # Checks a log written by `custodia log` with Go's independent implementation
 # (golang.org/x/mod/sumdb/note and sumdb/tlog, Debian packages golang-go and
 # golang-golang-x-mod-dev): signature, every leaf against the tiles, the root, and
-# inclusion proofs made by `custodia log prove`. Not part of CI (needs Go).
+# inclusion proofs made by `custodia log prove`. Run by scripts/test; .ci/run installs
+# Go and x/mod from Debian.
 # Usage: crates/tlog/interop/run.sh [path/to/custodia]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

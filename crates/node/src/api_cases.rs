@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,16 +96,47 @@ pub struct ListParams {
     /// Where the page starts (from the previous page's `next`).
     cursor: Option<String>,
     /// How many (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+/// The largest page `GET /api/v1/cases` returns.
+const MAX_LIMIT: u32 = 1000;
+
+/// The listing parameters, or a problem naming the parameter at fault (never axum's
+/// plain-text rejection).
+fn list_params(q: Result<Query<ListParams>, QueryRejection>) -> Result<ListParams, Problem> {
+    let Query(q) = q.map_err(|e| {
+        let text = e.body_text();
+        let field = text.split_once(": ").and_then(|(_, rest)| rest.split_once(':')).map(|(f, _)| f.to_string());
+        let p = Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameters").detail(text);
+        match field {
+            Some(f) => p.field(f),
+            None => p,
+        }
+    })?;
+    if let Some(n) = q.limit
+        && !(1..=MAX_LIMIT).contains(&n)
+    {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameters")
+            .detail(format!("limit: {n} is outside 1 to {MAX_LIMIT}"))
+            .field("limit"));
+    }
+    Ok(q)
 }
 
 /// The cases the caller may see, a page at a time.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListParams), security(("bearer" = [])),
-    responses((status = 200, description = "`items` and the `next` cursor", body = Object), (status = 400, description = "A bad cursor", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
-pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListParams>) -> Response {
+    responses((status = 200, description = "`items` and the `next` cursor", body = Object), (status = 400, description = "A bad cursor, limit or state", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Response {
     reply(
         async {
             let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
+            let q = list_params(q)?;
             let (items, next) =
                 cases.list(&caller, q.state, q.cursor.as_deref(), q.limit.unwrap_or(50), crate::clock::today()).await?;
             Ok(Json(json!({ "items": items, "next": next })).into_response())
@@ -115,7 +147,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
 
 /// One case, as the caller may see it.
 #[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases", params(("id" = String, Path, description = "The case's id")), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Object), (status = 400, description = "Not a possible case id", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     reply(
         async {
@@ -128,7 +160,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Pa
 
 /// A case's events, with where each is committed in the node's log.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/events", tag = "cases", params(("id" = String, Path, description = "The case's id")), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Object), (status = 400, description = "Not a possible case id", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     reply(
         async {

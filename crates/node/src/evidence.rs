@@ -77,7 +77,7 @@ pub struct NewUpload {
 
 /// Start uploading a sealed evidence package for a case: the manifest is checked now.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/uploads", tag = "evidence", params(("id" = String, Path, description = "The case")), request_body = NewUpload, security(("bearer" = [])),
-    responses((status = 201, description = "The upload's id and its files", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, description = "The manifest does not verify", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, description = "The upload's id and its files", body = Object), (status = 400, description = "Not a possible case id, or not JSON of this shape", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, description = "The manifest does not verify", body = Problem, content_type = "application/problem+json")))]
 pub async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,

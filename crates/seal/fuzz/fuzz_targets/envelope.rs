@@ -6,14 +6,22 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use seal::envelope::{DEFAULT_MAX_BODY, Envelope};
-use seal::{EnvelopeVerifier, Keyring, MemoryReplayCache, SecretIdentity, Validity};
+use seal::{EnvelopeVerifier, Keyring, MemoryReplayCache, SecretIdentity};
 
-const T0: u64 = 1_800_000_000;
+/// A fixed key (a test key, committed), so that the seed corpus (`make_seeds`) holds
+/// envelopes that verify and the fuzzer starts from the deep end of `verify`.
+const ALICE: &str = include_str!("../alice.key");
+
+/// The time of verification: one minute into the key's validity.
+fn t0() -> u64 {
+    static T: OnceLock<u64> = OnceLock::new();
+    *T.get_or_init(|| SecretIdentity::parse(ALICE).unwrap().validity().not_before + 60)
+}
 
 fn verifier() -> &'static EnvelopeVerifier {
     static V: OnceLock<EnvelopeVerifier> = OnceLock::new();
     V.get_or_init(|| {
-        let id = SecretIdentity::generate("alice", Validity::new(T0 - 10, T0 + 10).unwrap(), T0).unwrap();
+        let id = SecretIdentity::parse(ALICE).unwrap();
         let mut ring = Keyring::new();
         ring.add_identity(&id.public());
         EnvelopeVerifier::new(ring, "bob")
@@ -25,5 +33,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(env.bytes(), data);
         assert_eq!(env.signed_bytes().len() + 64, data.len());
     }
-    let _ = verifier().verify(data, T0, &mut MemoryReplayCache::new());
+    let _ = verifier().verify(data, t0(), &mut MemoryReplayCache::new());
 });

@@ -125,6 +125,30 @@ impl SqliteStore {
         }
     }
 
+    /// Writes a transactionally consistent copy of the database file `db` to `out` (which must not
+    /// exist) with `VACUUM INTO`, through a read-only connection of its own, so it works while a node
+    /// writes to `db`. The copy is a plain database file (no WAL to go with it).
+    pub async fn snapshot(db: &Path, out: &Path) -> Result<(), StoreError> {
+        if out.exists() {
+            return Err(StoreError::Invalid(format!("{}: exists, refusing to overwrite", out.display())));
+        }
+        if !db.is_file() {
+            return Err(StoreError::Invalid(format!(
+                "{}: no such database file (has the node ever started?)",
+                db.display()
+            )));
+        }
+        let connect = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(db)
+            .read_only(true)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let mut conn = SqliteConnection::connect_with(&connect).await?;
+        let target = out.to_str().ok_or_else(|| StoreError::Invalid(format!("{}: not UTF-8", out.display())))?;
+        sqlx::query("VACUUM INTO ?").bind(target).execute(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

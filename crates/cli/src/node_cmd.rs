@@ -34,6 +34,31 @@ pub struct ServeArgs {
     /// The node's configuration file.
     #[arg(long)]
     config: PathBuf,
+    /// How the node logs to standard error: `text` for a person, `json` (one object per
+    /// line) for a log collector. What is logged is set by CUSTODIA_LOG (default `info`;
+    /// `debug` adds every request; `custodia::http=debug,info` only those).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Structured logs (tracing) on standard error, filtered by CUSTODIA_LOG.
+fn init_logging(format: LogFormat) -> anyhow::Result<()> {
+    let filter = match std::env::var("CUSTODIA_LOG") {
+        Ok(f) => tracing_subscriber::EnvFilter::try_new(&f).with_context(|| format!("CUSTODIA_LOG={f:?}"))?,
+        Err(_) => tracing_subscriber::EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let done = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    done.map_err(|e| anyhow::anyhow!("starting the logs: {e}"))
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -68,6 +93,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format)?;
     let config = match node::Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {

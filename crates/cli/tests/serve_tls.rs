@@ -110,3 +110,59 @@ fn keys_tls_refuses_to_overwrite() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_one_object_per_line_with_each_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = custodia()
+        .args(["init", "--role", "oversight", "--state", "BB", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut child = custodia()
+        .env("CUSTODIA_LOG", "custodia::http=debug,info")
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(dir.path().join("node.toml"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let node = Node(child);
+    let addr = loop {
+        let line = lines.next().expect("serve ended before listening").unwrap();
+        if let Some(rest) = line.split(" listening on ").nth(1) {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{addr}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{addr}/api/v1/cases")).send().await.unwrap().status(), 401);
+    let metrics = client.get(format!("{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("custodia_http_request_duration_seconds_count"), "{metrics}");
+    drop(node);
+    let mut seen = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && v["target"] == "custodia::http"
+        {
+            seen.push((v["path"].as_str().unwrap_or("").to_string(), v["status"].as_u64().unwrap_or(0)));
+        }
+    }
+    assert!(seen.contains(&("/healthz".to_string(), 200)), "{seen:?}");
+    assert!(seen.contains(&("/api/v1/cases".to_string(), 401)), "{seen:?}");
+}
+
+#[test]
+fn a_bad_log_filter_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = custodia()
+        .env("CUSTODIA_LOG", "custodia=[loud")
+        .args(["serve", "--config"])
+        .arg(dir.path().join("node.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CUSTODIA_LOG"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -159,7 +159,10 @@ impl Config {
         if !path.is_file() {
             return Err(ConfigError { key: path.display().to_string(), problem: "no such configuration file".into() });
         }
-        let figment = Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("CUSTODIA_").split("__"));
+        let figment = Figment::new()
+            .merge(Toml::file_exact(path))
+            // CUSTODIA_LOG is the log filter, not a configuration key.
+            .merge(Env::prefixed("CUSTODIA_").ignore(&["log"]).split("__"));
         let config: Config = figment.extract().map_err(|e| {
             let key = if e.path.is_empty() { path.display().to_string() } else { e.path.join(".") };
             ConfigError { key, problem: e.kind.to_string() }

@@ -217,6 +217,8 @@ async fn scenario(store: Arc<dyn store::Store>) {
     assert!(text.contains("custodia_commitments{status=\"overdue\"} 0"), "{text}");
     assert!(text.contains("custodia_log_entries "), "{text}");
     assert!(text.contains("custodia_http_requests_total{class=\"4xx\"}"), "{text}");
+    assert!(text.contains("custodia_http_request_duration_seconds_bucket{le=\"+Inf\"}"), "{text}");
+    assert!(text.contains("custodia_accesses{role=\"central_authority\"} 4"), "{text}");
 }
 
 #[tokio::test]

@@ -5,17 +5,25 @@
 //! message exactly once. A message from an unknown or expired key, to another recipient,
 //! outside the allowed clock skew, or tampered with is refused with a reason.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use federation::{Accepted, Party, PartyRole};
 use seal::envelope::{Envelope, EnvelopeError, EnvelopeVerifier, Message, ReplayCache};
 use seal::keys::{Keyring, SecretIdentity, Validity};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tlog::checkpoint::TrustPolicy;
+use tlog::client::TlogProof;
+use tlog::hash::Hash;
+use tlog::storage::{DirStorage, Fetch};
+use tlog::tiles::TileTree;
 use treaty::StateCode;
+
+use crate::transparency::Transparency;
 
 /// The message that opens a case at the receiver.
 pub const REQUEST: &str = "custodia/request/v1";
@@ -50,51 +58,221 @@ struct Queued {
     message_type: String,
     id: String,
     body: String,
+    /// The salt of the message's commitment (hex).
+    salt: String,
 }
 
-/// IDs of every message processed, per sender, kept on disk (one line each), so that a
-/// retried or replayed message is recognised after any downtime.
+/// How the receiver remembers messages: a journal (`data/inbox-journal`, one JSON line
+/// each, written with fsync) of `begin` (before a message is acted on, with what is needed
+/// to tell after a crash whether it was), `done` (acted on, receipt logged at an index)
+/// and `abort` (refused while being acted on: nothing changed).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum JournalLine {
+    Begin {
+        sender: String,
+        id: String,
+        #[serde(flatten)]
+        begun: Begun,
+    },
+    Done {
+        sender: String,
+        id: String,
+        index: u64,
+    },
+    Abort {
+        sender: String,
+        id: String,
+    },
+}
+
+/// What the receiver wrote down before acting on a message: the size of its log then,
+/// the case the message acts on and that case's last event then. After a crash, a
+/// message begun but not done was acted on if the case has a `peer` event after
+/// `last_seq` (messages are acted on one at a time, so that event is this message's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Begun {
+    /// The size of this node's log before the message was acted on.
+    pub log_size: u64,
+    /// The case the message opens or acts on.
+    pub case: String,
+    /// The case's last event number before (0 for a case the message opens).
+    pub last_seq: u64,
+}
+
 #[derive(Debug)]
-struct Seen {
-    ids: HashSet<(String, [u8; 16])>,
+struct Journal {
+    received: HashMap<(String, [u8; 16]), u64>,
+    begun: HashMap<(String, [u8; 16]), Begun>,
     file: PathBuf,
 }
 
-impl Seen {
-    fn open(file: PathBuf) -> std::io::Result<Seen> {
-        let mut ids = HashSet::new();
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            for line in text.lines() {
-                let Some((sender, hexid)) = line.split_once(' ') else { continue };
-                let mut id = [0u8; 16];
-                if hexid.len() == 32 && hexid.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    for (i, o) in id.iter_mut().enumerate() {
-                        *o = u8::from_str_radix(&hexid[2 * i..2 * i + 2], 16).unwrap_or(0);
+impl Journal {
+    fn open(file: PathBuf) -> Journal {
+        let mut j = Journal { received: HashMap::new(), begun: HashMap::new(), file };
+        // A line cut by a crash does not parse and is skipped: its fsync never returned.
+        for line in std::fs::read_to_string(&j.file).unwrap_or_default().lines() {
+            match serde_json::from_str::<JournalLine>(line) {
+                Ok(JournalLine::Begin { sender, id, begun }) => {
+                    if let Some(id) = unhex::<16>(&id) {
+                        j.begun.insert((sender, id), begun);
                     }
-                    ids.insert((sender.to_string(), id));
                 }
+                Ok(JournalLine::Done { sender, id, index }) => {
+                    if let Some(id) = unhex::<16>(&id) {
+                        j.begun.remove(&(sender.clone(), id));
+                        j.received.insert((sender, id), index);
+                    }
+                }
+                Ok(JournalLine::Abort { sender, id }) => {
+                    if let Some(id) = unhex::<16>(&id) {
+                        j.begun.remove(&(sender, id));
+                    }
+                }
+                Err(_) => {}
             }
         }
-        Ok(Seen { ids, file })
+        j
+    }
+
+    fn write(&self, line: &JournalLine) -> std::io::Result<()> {
+        let mut text = serde_json::to_vec(line).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.file)?;
+        f.write_all(&text)?;
+        f.sync_data()
     }
 }
 
-impl ReplayCache for Seen {
-    fn insert_if_new(&mut self, sender: &str, id: &[u8; 16], _keep_until: u64, _now: u64) -> bool {
-        if self.ids.contains(&(sender.to_string(), *id)) {
-            return false;
-        }
-        let line = format!("{sender} {}\n", case::engine::hex(id));
-        let written = std::fs::OpenOptions::new().create(true).append(true).open(&self.file).and_then(|mut f| {
-            f.write_all(line.as_bytes())?;
-            f.sync_data()
-        });
-        if written.is_err() {
-            // Not durable: refuse as if seen; the sender retries later.
-            return false;
-        }
-        self.ids.insert((sender.to_string(), *id));
+/// Parses `2N` hex digits.
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Accepts every ID: the receiver's journal, not the envelope check, tells a message
+/// already received (so that its acknowledgement can be sent again), and an
+/// acknowledgement is a fact that may arrive any number of times.
+struct NoReplayRecord;
+
+impl ReplayCache for NoReplayRecord {
+    fn insert_if_new(&mut self, _: &str, _: &[u8; 16], _: u64, _: u64) -> bool {
         true
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The log entry that commits the sender to a message, before it is delivered: a salted
+/// SHA-256 of sender, recipient, type, ID and the body's SHA-256, so that the public log
+/// shows that a message exists without showing who wrote to whom or what. The creation
+/// time is left out: each delivery attempt is signed anew with its own.
+pub fn message_entry(sender: &str, message: &Message, salt: &[u8; 32]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"custodia/message/v1\n");
+    h.update(salt);
+    for s in [sender, &message.recipient, &message.message_type] {
+        h.update((s.len() as u32).to_be_bytes());
+        h.update(s.as_bytes());
+    }
+    h.update(message.id);
+    h.update(Sha256::digest(&message.body));
+    format!("custodia/message/v1\n{}\n", b64(&h.finalize())).into_bytes()
+}
+
+/// The log entry in which the receiver records that it received a message: a SHA-256 of
+/// sender, ID and the sender's commitment (itself salted, so nothing is shown).
+pub fn receipt_entry(sender: &str, id: &[u8; 16], message_entry: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"custodia/receipt/v1\n");
+    h.update((sender.len() as u32).to_be_bytes());
+    h.update(sender.as_bytes());
+    h.update(id);
+    h.update(message_entry);
+    format!("custodia/receipt/v1\n{}\n", b64(&h.finalize())).into_bytes()
+}
+
+/// The HTTP header that carries the salt of the message's commitment (64 hex digits).
+pub const SALT_HEADER: &str = "custodia-commitment-salt";
+/// The HTTP header that carries the inclusion proof of the message's commitment in the
+/// sender's log (C2SP tlog-proof, base64).
+pub const PROOF_HEADER: &str = "custodia-inclusion-proof";
+/// The acknowledgement: an envelope from the receiver back to the sender.
+pub const ACK: &str = "custodia/ack/v1";
+
+/// The body of an [`ACK`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckBody {
+    /// The ID of the message received (hex).
+    pub message: String,
+    /// Where the receiver logged its receipt ([`receipt_entry`]) in its own log.
+    pub receipt_index: u64,
+}
+
+/// A verified acknowledgement, as the sender keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRecord {
+    /// The receiver.
+    pub from: String,
+    /// The message (hex ID).
+    pub message: String,
+    /// The commitment's index in this node's log.
+    pub message_index: u64,
+    /// The receipt's index in the receiver's log.
+    pub receipt_index: u64,
+    /// The acknowledgement envelope, as received (base64).
+    pub envelope: String,
+}
+
+/// Why the receiver refused a message. Each check has its own reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The envelope: unknown, expired or not yet valid key, bad signature (a tampered
+    /// body), another recipient, outside the clock skew, malformed.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// No inclusion proof came with the message.
+    #[error("no inclusion proof of the message's commitment: {0}")]
+    NoProof(String),
+    /// The directory names no log for the sender.
+    #[error("the federation directory names no log for {0}, so its proofs cannot be checked")]
+    NoLogKey(String),
+    /// The proof does not verify (checkpoint signature, or inclusion).
+    #[error("the inclusion proof does not verify: {0}")]
+    BadProof(String),
+    /// Two checkpoints of one size with different roots: the sender's log forked.
+    #[error("forked log: {sender} signed root {got} for size {size}, but this node holds its root {held} for that size")]
+    Forked {
+        /// The sender.
+        sender: String,
+        /// The size.
+        size: u64,
+        /// The root this node holds.
+        held: String,
+        /// The root now shown.
+        got: String,
+    },
+}
+
+impl Refusal {
+    /// A short code for the problem document and the record.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Envelope(EnvelopeError::Malformed(_)) => "malformed-envelope",
+            Refusal::Envelope(_) => "envelope-refused",
+            Refusal::NoProof(_) => "no-proof",
+            Refusal::NoLogKey(_) => "no-log-key",
+            Refusal::BadProof(_) => "bad-proof",
+            Refusal::Forked { .. } => "forked-log",
+        }
     }
 }
 
@@ -131,9 +309,19 @@ pub struct Peers {
     identity: SecretIdentity,
     directory: Accepted,
     verifier: EnvelopeVerifier,
-    seen: Mutex<Seen>,
+    journal: Mutex<Journal>,
+    checkpoints: Mutex<HashMap<String, BTreeMap<u64, Hash>>>,
+    checkpoints_file: PathBuf,
+    refused_file: PathBuf,
     outbox: PathBuf,
+    logged: Mutex<HashMap<PathBuf, u64>>,
+    log: OnceLock<Arc<Transparency>>,
     client: reqwest::Client,
+    delivering: tokio::sync::Mutex<()>,
+    /// Held while a message is acted on: one at a time, so that what a crash interrupted
+    /// can be told apart afterwards (see [`Begun`]) and a message sent twice at once is
+    /// acted on once.
+    pub inbox: tokio::sync::Mutex<()>,
     /// Woken when a message is queued.
     pub wake: tokio::sync::Notify,
 }
@@ -153,17 +341,46 @@ fn keyring(directory: &Accepted) -> Keyring {
     ring
 }
 
+impl Queued {
+    fn message(&self, to: &str, created: u64) -> Option<(Message, [u8; 32])> {
+        let id = unhex::<16>(&self.id)?;
+        let salt = unhex::<32>(&self.salt)?;
+        let body = base64::engine::general_purpose::STANDARD.decode(&self.body).ok()?;
+        Some((Message { recipient: to.into(), message_type: self.message_type.clone(), created, id, body }, salt))
+    }
+}
+
+/// What became of one delivery attempt.
+enum Attempt {
+    /// The receiver acknowledged it, and the acknowledgement verified.
+    Acknowledged(AckRecord),
+    /// The receiver refused it for good, with this reason.
+    Refused(String),
+    /// Not delivered, or not acknowledged as it must be: try again later.
+    Failed,
+}
+
 impl Peers {
     /// This node (`me`, with `identity`) in `directory`, with its outbox and the record
-    /// of processed messages under `data`.
+    /// of received messages under `data`.
     pub fn new(me: &str, identity: SecretIdentity, directory: Accepted, data: &Path) -> Result<Peers, PeersError> {
         if directory.directory.party(me).is_none() {
             return Err(PeersError::UnknownParty(me.into()));
         }
         let outbox = data.join("outbox");
         std::fs::create_dir_all(&outbox).map_err(|e| file_err(&outbox, e))?;
-        let seen_file = data.join("inbox-seen");
-        let seen = Seen::open(seen_file.clone()).map_err(|e| file_err(&seen_file, e))?;
+        let journal = Journal::open(data.join("inbox-journal"));
+        let checkpoints_file = data.join("peer-checkpoints");
+        let mut checkpoints: HashMap<String, BTreeMap<u64, Hash>> = HashMap::new();
+        for line in std::fs::read_to_string(&checkpoints_file).unwrap_or_default().lines() {
+            let mut f = line.split(' ');
+            if let (Some(sender), Some(size), Some(root)) = (f.next(), f.next(), f.next())
+                && let (Ok(size), Some(root)) = (size.parse::<u64>(), Hash::from_base64(root))
+            {
+                checkpoints.entry(sender.to_string()).or_default().entry(size).or_insert(root);
+            }
+        }
+        let logged = load_logged(&outbox).map_err(|e| file_err(&outbox, e))?;
         let verifier = EnvelopeVerifier::new(keyring(&directory), me);
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -174,11 +391,29 @@ impl Peers {
             identity,
             directory,
             verifier,
-            seen: Mutex::new(seen),
+            journal: Mutex::new(journal),
+            checkpoints: Mutex::new(checkpoints),
+            checkpoints_file,
+            refused_file: data.join("inbox-refused"),
             outbox,
+            logged: Mutex::new(logged),
+            log: OnceLock::new(),
             client,
+            delivering: tokio::sync::Mutex::new(()),
+            inbox: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Gives the outbox this node's log, where each message's commitment is appended
+    /// before it is delivered (the cases service does this when it takes the peers).
+    pub fn attach_log(&self, log: Arc<Transparency>) {
+        let _ = self.log.set(log);
+    }
+
+    /// This node's log, once attached.
+    pub fn log(&self) -> Option<&Arc<Transparency>> {
+        self.log.get()
     }
 
     /// This node's name.
@@ -203,11 +438,165 @@ impl Peers {
         self.directory().parties.iter().find(|p| p.state == state && p.role == PartyRole::CentralAuthority)
     }
 
-    /// Verifies an incoming envelope: a directory key valid at its time, this node as
-    /// recipient, within the skew, never seen before.
-    pub fn verify(&self, bytes: &[u8], now: u64) -> Result<Envelope, EnvelopeError> {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        self.verifier.verify(bytes, now, &mut *seen)
+    /// Verifies an incoming envelope: a directory key valid at its time (so neither
+    /// unknown, revoked nor expired), an intact signature, this node as recipient, within
+    /// the skew. Whether it was received before is [`Peers::received`]'s question.
+    pub fn verify(&self, bytes: &[u8], now: u64) -> Result<Envelope, Refusal> {
+        Ok(self.verifier.verify(bytes, now, &mut NoReplayRecord)?)
+    }
+
+    /// Verifies the inclusion proof that came with `env`: the checkpoint is signed by the
+    /// sender's log key from the directory, the message's commitment (recomputed with
+    /// `salt`) is included under it, and no other root for that size was seen from this
+    /// sender. Returns the commitment entry.
+    pub fn verify_proof(&self, env: &Envelope, salt: Option<&str>, proof: Option<&str>) -> Result<Vec<u8>, Refusal> {
+        let salt = salt
+            .and_then(unhex::<32>)
+            .ok_or_else(|| Refusal::NoProof(format!("the {SALT_HEADER} header is missing or not 64 hex digits")))?;
+        let proof = proof
+            .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+            .ok_or_else(|| Refusal::NoProof(format!("the {PROOF_HEADER} header is missing or not base64")))?;
+        let proof = TlogProof::parse(&proof).map_err(|e| Refusal::NoProof(e.to_string()))?;
+        let (_, log_key) = self
+            .directory()
+            .party(&env.sender)
+            .and_then(|p| p.log.clone())
+            .ok_or_else(|| Refusal::NoLogKey(env.sender.clone()))?;
+        let policy = TrustPolicy { log_key: Some(log_key), witnesses: Vec::new(), quorum: 0 };
+        let entry = message_entry(&env.sender, &env.message, &salt);
+        let signed = proof.verify(&entry, &policy).map_err(|e| Refusal::BadProof(e.to_string()))?;
+        let cp = signed.checkpoint;
+        let mut held = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let roots = held.entry(env.sender.clone()).or_default();
+        match roots.get(&cp.size) {
+            Some(root) if *root != cp.root => {
+                return Err(Refusal::Forked {
+                    sender: env.sender.clone(),
+                    size: cp.size,
+                    held: root.to_base64(),
+                    got: cp.root.to_base64(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                roots.insert(cp.size, cp.root);
+                // Kept to catch a fork later; losing the last lines in a crash only means
+                // fewer roots to compare with.
+                let line = format!("{} {} {}\n", env.sender, cp.size, cp.root.to_base64());
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.checkpoints_file)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+            }
+        }
+        Ok(entry)
+    }
+
+    /// Records a refused message with its reason (`data/inbox-refused`, one JSON line).
+    pub fn record_refusal(&self, sender: &str, id: &str, refusal: &Refusal, now: u64) {
+        tracing::warn!(sender, id, reason = %refusal, "refused a message");
+        let line = serde_json::json!({
+            "at": now, "sender": sender, "id": id, "code": refusal.code(), "reason": refusal.to_string(),
+        });
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.refused_file)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+    }
+
+    /// The refusals recorded so far, oldest first.
+    pub fn refusals(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.refused_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Where the receipt of message `id` from `sender` was logged, if it was received.
+    pub fn received(&self, sender: &str, id: &[u8; 16]) -> Option<u64> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).received.get(&(sender.to_string(), *id)).copied()
+    }
+
+    /// What was written down before acting on message `id` from `sender`, if acting on it
+    /// was begun but neither done nor aborted (a crash came in between).
+    pub fn begun(&self, sender: &str, id: &[u8; 16]) -> Option<Begun> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).begun.get(&(sender.to_string(), *id)).cloned()
+    }
+
+    fn journal_write(&self, line: JournalLine) -> Result<(), PeersError> {
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        j.write(&line).map_err(|e| file_err(&j.file, e))?;
+        match line {
+            JournalLine::Begin { sender, id, begun } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    j.begun.insert((sender, id), begun);
+                }
+            }
+            JournalLine::Done { sender, id, index } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    j.begun.remove(&(sender.clone(), id));
+                    j.received.insert((sender, id), index);
+                }
+            }
+            JournalLine::Abort { sender, id } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    j.begun.remove(&(sender, id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes down, durably, that message `id` from `sender` is about to be acted on.
+    pub fn begin(&self, sender: &str, id: &[u8; 16], begun: Begun) -> Result<(), PeersError> {
+        self.journal_write(JournalLine::Begin { sender: sender.into(), id: case::engine::hex(id), begun })
+    }
+
+    /// Writes down, durably, that message `id` from `sender` was acted on and its receipt
+    /// logged at `index`.
+    pub fn done(&self, sender: &str, id: &[u8; 16], index: u64) -> Result<(), PeersError> {
+        self.journal_write(JournalLine::Done { sender: sender.into(), id: case::engine::hex(id), index })
+    }
+
+    /// Writes down that acting on message `id` from `sender` was refused: nothing changed.
+    pub fn abort(&self, sender: &str, id: &[u8; 16]) -> Result<(), PeersError> {
+        self.journal_write(JournalLine::Abort { sender: sender.into(), id: case::engine::hex(id) })
+    }
+
+    /// The signed acknowledgement of message `id` from `to`, whose receipt this node
+    /// logged at `receipt_index`: an envelope from this node's key.
+    pub fn acknowledgement(
+        &self,
+        to: &str,
+        id: &[u8; 16],
+        receipt_index: u64,
+        now: u64,
+    ) -> Result<Envelope, PeersError> {
+        let body = serde_json::to_vec(&AckBody { message: case::engine::hex(id), receipt_index })
+            .map_err(|e| PeersError::Seal(e.to_string()))?;
+        let m = Message::new(to, ACK, now, body).map_err(|e| PeersError::Seal(e.to_string()))?;
+        Envelope::seal(&self.identity, m).map_err(|e| PeersError::Seal(e.to_string()))
+    }
+
+    /// Verifies the acknowledgement of message `id` sent to `from`: an envelope to this
+    /// node from `from`'s directory key, of type [`ACK`], naming `id`. Returns where
+    /// `from` logged its receipt.
+    pub fn verify_ack(&self, from: &str, id: &[u8; 16], bytes: &[u8], now: u64) -> Result<u64, String> {
+        let env = self.verifier.verify(bytes, now, &mut NoReplayRecord).map_err(|e| e.to_string())?;
+        if env.sender != from {
+            return Err(format!("acknowledged by {}, not by {from}", env.sender));
+        }
+        if env.message.message_type != ACK {
+            return Err(format!("a {} envelope, not an acknowledgement", env.message.message_type));
+        }
+        let body: AckBody = serde_json::from_slice(&env.message.body).map_err(|e| e.to_string())?;
+        if body.message != case::engine::hex(id) {
+            return Err(format!("acknowledges message {}, not {}", body.message, case::engine::hex(id)));
+        }
+        Ok(body.receipt_index)
     }
 
     /// Queues a message to `to` (durably, in order), and wakes the deliverer.
@@ -219,11 +608,14 @@ impl Peers {
         std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| PeersError::Seal(e.to_string()))?;
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(|e| PeersError::Seal(e.to_string()))?;
         let q = Queued {
             message_type: message_type.into(),
             id: case::engine::hex(&id),
             body: base64::engine::general_purpose::STANDARD
                 .encode(serde_json::to_vec(body).map_err(|e| PeersError::Seal(e.to_string()))?),
+            salt: case::engine::hex(&salt),
         };
         // Sequence: nanoseconds since the epoch, made unique within this directory.
         let mut seq = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -259,11 +651,174 @@ impl Peers {
             .unwrap_or(0)
     }
 
-    /// Tries to deliver every queued message, in order per destination; stops at a
-    /// destination's first failure (to keep the order) and returns how many were
-    /// delivered. A message the receiver refuses for good (4xx other than 408/409/429) is
-    /// moved to `outbox/DEST/refused/` with the receiver's reason beside it.
+    /// The acknowledgements received from `to`, oldest first.
+    pub fn acknowledgements(&self, to: &str) -> Vec<AckRecord> {
+        std::fs::read_to_string(self.outbox.join(to).join("acks"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Appends the commitments of the queued messages not yet committed to this node's
+    /// log (one batch), writes down their indices (`outbox/DEST/logged`), and returns the
+    /// index of each queued message's commitment.
+    async fn commit(&self, dir: &Path, to: &str, queued: &[(PathBuf, Queued)]) -> Result<Vec<u64>, String> {
+        let log = self.log.get().ok_or("the outbox has no log to commit messages to")?.clone();
+        let missing: Vec<(usize, Vec<u8>)> = {
+            let logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+            queued
+                .iter()
+                .enumerate()
+                .filter(|(_, (p, _))| !logged.contains_key(p))
+                .map(|(i, (p, q))| {
+                    q.message(to, 0)
+                        .map(|(m, salt)| (i, message_entry(&self.me, &m, &salt)))
+                        .ok_or_else(|| format!("{}: not a queued message", p.display()))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        if !missing.is_empty() {
+            let entries: Vec<Vec<u8>> = missing.iter().map(|(_, e)| e.clone()).collect();
+            let first = tokio::task::spawn_blocking(move || log.append(entries))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            let mut lines = String::new();
+            let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, (i, _)) in missing.iter().enumerate() {
+                let path = &queued[*i].0;
+                let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                lines.push_str(&format!("{name} {}\n", first + k as u64));
+                logged.insert(path.clone(), first + k as u64);
+            }
+            // Lost in a crash, these indices only mean the commitments are logged again.
+            let file = dir.join("logged");
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .and_then(|mut f| {
+                    f.write_all(lines.as_bytes())?;
+                    f.sync_data()
+                })
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        let logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        queued
+            .iter()
+            .map(|(p, _)| logged.get(p).copied().ok_or_else(|| format!("{}: not committed", p.display())))
+            .collect()
+    }
+
+    /// Inclusion proofs (C2SP tlog-proof, base64) of the entries at `indexes` under this
+    /// node's current checkpoint.
+    async fn prove(&self, indexes: Vec<u64>) -> Result<Vec<String>, String> {
+        let log = self.log.get().ok_or("no log")?.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = DirStorage::new(log.dir()).map_err(|e| e.to_string())?;
+            let cp = store.get(tlog::sequencer::CHECKPOINT).map_err(|e| e.to_string())?.ok_or("no checkpoint")?;
+            let note = tlog::note::Note::parse(&cp).map_err(|e| e.to_string())?;
+            let size = tlog::checkpoint::Checkpoint::from_text(&note.text).map_err(|e| e.to_string())?.size;
+            let tree = TileTree::new(&store, size);
+            indexes
+                .into_iter()
+                .map(|index| {
+                    let proof = tree.inclusion_proof(index).map_err(|e| e.to_string())?;
+                    Ok(b64(&TlogProof { extra: None, index, proof, checkpoint: cp.clone() }.to_text()))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    async fn attempt(&self, to: &str, endpoint: &str, q: &Queued, index: u64, proof: &str, now: u64) -> Attempt {
+        let Some((message, salt)) = q.message(to, now) else { return Attempt::Refused("not a queued message".into()) };
+        let id = message.id;
+        let env = match Envelope::seal(&self.identity, message) {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign a message");
+                return Attempt::Failed;
+            }
+        };
+        let sent = self
+            .client
+            .post(format!("{}/api/v1/inbox", endpoint.trim_end_matches('/')))
+            .header(SALT_HEADER, case::engine::hex(&salt))
+            .header(PROOF_HEADER, proof)
+            .body(env.bytes().to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                let ack = answer
+                    .get("ack")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok());
+                let Some(ack) = ack else {
+                    tracing::warn!(to, "delivered without an acknowledgement: kept to try again");
+                    return Attempt::Failed;
+                };
+                match self.verify_ack(to, &id, &ack, now) {
+                    Ok(receipt_index) => Attempt::Acknowledged(AckRecord {
+                        from: to.into(),
+                        message: q.id.clone(),
+                        message_index: index,
+                        receipt_index,
+                        envelope: b64(&ack),
+                    }),
+                    Err(e) => {
+                        tracing::warn!(to, reason = %e, "an acknowledgement that does not verify: kept to try again");
+                        Attempt::Failed
+                    }
+                }
+            }
+            Ok(r) if r.status().is_client_error() && ![408, 409, 429].contains(&r.status().as_u16()) => {
+                Attempt::Refused(r.text().await.unwrap_or_default())
+            }
+            _ => Attempt::Failed, // unreachable or busy: keep the order, retry later
+        }
+    }
+
+    /// Writes down the acknowledgements (`outbox/DEST/acks`, fsync) and only then drops
+    /// their messages from the outbox.
+    fn record_acks(&self, dir: &Path, acked: Vec<(PathBuf, AckRecord)>) -> usize {
+        if acked.is_empty() {
+            return 0;
+        }
+        let mut text = Vec::new();
+        for (_, a) in &acked {
+            text.extend(serde_json::to_vec(a).unwrap_or_default());
+            text.push(b'\n');
+        }
+        let file = dir.join("acks");
+        let written = std::fs::OpenOptions::new().create(true).append(true).open(&file).and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_data()
+        });
+        if let Err(e) = written {
+            tracing::error!(file = %file.display(), error = %e, "cannot record acknowledgements: messages kept");
+            return 0;
+        }
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        for (p, _) in &acked {
+            let _ = std::fs::remove_file(p);
+            logged.remove(p);
+        }
+        acked.len()
+    }
+
+    /// Tries to deliver every queued message, in order per destination: commits the new
+    /// ones to this node's log, sends each with the inclusion proof of its commitment,
+    /// and drops it only once the receiver's signed acknowledgement verified and was
+    /// written down. Stops at a destination's first failure (to keep the order) and
+    /// returns how many were acknowledged. A message the receiver refuses for good (4xx
+    /// other than 408/409/429) is moved to `outbox/DEST/refused/` with the reason beside it.
     pub async fn deliver(&self, now: u64) -> usize {
+        let _one_at_a_time = self.delivering.lock().await;
         let mut delivered = 0;
         let Ok(dests) = std::fs::read_dir(&self.outbox) else { return 0 };
         for dest in dests.flatten() {
@@ -273,30 +828,40 @@ impl Peers {
                 .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "msg")).collect())
                 .unwrap_or_default();
             files.sort();
+            let mut queued = Vec::with_capacity(files.len());
             for file in files {
-                let Ok(raw) = std::fs::read(&file) else { break };
-                let Ok(q) = serde_json::from_slice::<Queued>(&raw) else { break };
-                let mut id = [0u8; 16];
-                for (i, o) in id.iter_mut().enumerate() {
-                    *o = u8::from_str_radix(q.id.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
-                }
-                let body = base64::engine::general_purpose::STANDARD.decode(&q.body).unwrap_or_default();
-                let message =
-                    Message { recipient: to.clone(), message_type: q.message_type.clone(), created: now, id, body };
-                let Ok(env) = Envelope::seal(&self.identity, message) else { break };
-                let sent = self
-                    .client
-                    .post(format!("{}/api/v1/inbox", endpoint.trim_end_matches('/')))
-                    .body(env.bytes().to_vec())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = std::fs::remove_file(&file);
-                        delivered += 1;
+                let Some(q) = std::fs::read(&file).ok().and_then(|raw| serde_json::from_slice::<Queued>(&raw).ok())
+                else {
+                    break;
+                };
+                queued.push((file, q));
+            }
+            if queued.is_empty() {
+                continue;
+            }
+            let proofs = match self.commit(&dest.path(), &to, &queued).await {
+                Ok(indexes) => match self.prove(indexes.clone()).await {
+                    Ok(p) => indexes.into_iter().zip(p).collect::<Vec<_>>(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot prove the messages' commitments");
+                        continue;
                     }
-                    Ok(r) if r.status().is_client_error() && ![408, 409, 429].contains(&r.status().as_u16()) => {
-                        let reason = r.text().await.unwrap_or_default();
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot commit the messages to the log");
+                    continue;
+                }
+            };
+            let mut acked = Vec::new();
+            for ((file, q), (index, proof)) in queued.into_iter().zip(proofs) {
+                match self.attempt(&to, &endpoint, &q, index, &proof, now).await {
+                    Attempt::Acknowledged(a) => {
+                        acked.push((file, a));
+                        if acked.len() >= 64 {
+                            delivered += self.record_acks(&dest.path(), std::mem::take(&mut acked));
+                        }
+                    }
+                    Attempt::Refused(reason) => {
                         let refused = dest.path().join("refused");
                         let _ = std::fs::create_dir_all(&refused);
                         if let Some(name) = file.file_name() {
@@ -304,12 +869,40 @@ impl Peers {
                             let _ = std::fs::rename(&file, refused.join(name));
                         }
                     }
-                    _ => break, // unreachable or busy: keep the order, retry later
+                    Attempt::Failed => break,
                 }
             }
+            delivered += self.record_acks(&dest.path(), acked);
         }
         delivered
     }
+}
+
+/// The commitment indices written down per queued message (`outbox/DEST/logged`), for the
+/// messages still queued; each file is rewritten without the lines of messages gone.
+fn load_logged(outbox: &Path) -> std::io::Result<HashMap<PathBuf, u64>> {
+    let mut out = HashMap::new();
+    for dest in std::fs::read_dir(outbox)?.flatten() {
+        let file = dest.path().join("logged");
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let mut kept = String::new();
+        for line in text.lines() {
+            let Some((name, index)) = line.split_once(' ') else { continue };
+            let (path, Ok(index)) = (dest.path().join(name), index.parse::<u64>()) else { continue };
+            if path.extension().is_some_and(|e| e == "msg") && path.exists() {
+                kept.push_str(line);
+                kept.push('\n');
+                out.insert(path, index);
+            }
+        }
+        if kept.len() != text.len() {
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, &kept)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &file)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Loads this node's identity (`data/identity.key`, created on first start).

@@ -95,7 +95,15 @@ impl Act {
     }
 }
 
-fn answer(peers: &Peers, status: &str, sender: &str, id: &[u8; 16], index: u64, now: u64, mut extra: Value) -> Response {
+fn answer(
+    peers: &Peers,
+    status: &str,
+    sender: &str,
+    id: &[u8; 16],
+    index: u64,
+    now: u64,
+    mut extra: Value,
+) -> Response {
     match peers.acknowledgement(sender, id, index, now) {
         Ok(ack) => {
             if let Some(o) = extra.as_object_mut() {

@@ -249,7 +249,9 @@ pub enum Refusal {
     #[error("the inclusion proof does not verify: {0}")]
     BadProof(String),
     /// Two checkpoints of one size with different roots: the sender's log forked.
-    #[error("forked log: {sender} signed root {got} for size {size}, but this node holds its root {held} for that size")]
+    #[error(
+        "forked log: {sender} signed root {got} for size {size}, but this node holds its root {held} for that size"
+    )]
     Forked {
         /// The sender.
         sender: String,
@@ -753,7 +755,8 @@ impl Peers {
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {
-                let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                let answer: serde_json::Value =
+                    serde_json::from_slice(&r.bytes().await.unwrap_or_default()).unwrap_or_default();
                 let ack = answer
                     .get("ack")
                     .and_then(serde_json::Value::as_str)

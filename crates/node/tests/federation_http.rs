@@ -80,6 +80,13 @@ fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Acc
 }
 
 async fn start(p: Planned, dir: &federation::Accepted) -> Running {
+    let port = p.port;
+    start_at(p, dir, port).await
+}
+
+/// Starts the node listening on `port` (which may differ from the directory's endpoint,
+/// when a proxy stands between).
+async fn start_at(p: Planned, dir: &federation::Accepted, port: u16) -> Running {
     let base = p.dir.path().to_path_buf();
     let config =
         Config::example(p.name, p.role, p.state, &format!("127.0.0.1:{}", p.port)).validate(base.clone()).unwrap();
@@ -91,7 +98,7 @@ async fn start(p: Planned, dir: &federation::Accepted) -> Running {
     let peers = Arc::new(Peers::new(p.name, p.identity, dir.clone(), &base.join("data")).unwrap());
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), p.name, [1; 32]).with_peers(peers.clone()));
     let app = node::api::app_with(config, Some(log.clone()), Some(cases.clone()), None);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", p.port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Running { cases, peers, log, dir: p.dir }
 }
@@ -573,4 +580,185 @@ async fn a_forged_or_absent_acknowledgement_leaves_the_message_pending() {
     assert_eq!(a.peers.pending(), 0);
     let acks = a.peers.acknowledgements("BB-central-authority");
     assert_eq!((acks.len(), acks[0].receipt_index, acks[0].message.as_str()), (1, 3, hex(&id).as_str()));
+}
+
+/// A small deterministic generator (splitmix64), so that a failure reproduces from its seed.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Reads one HTTP/1.1 message (headers and a `content-length` body) from `s`; `None` at
+/// the end of the stream.
+async fn read_http(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.ok()?;
+    buf.extend(body);
+    Some(buf)
+}
+
+/// Sends one request to `upstream` on a new connection and reads the answer.
+async fn forward(upstream: u16, request: &[u8]) -> Option<Vec<u8>> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut up = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await.ok()?;
+    up.write_all(request).await.ok()?;
+    read_http(&mut up).await
+}
+
+/// What the proxy did, for the test's report.
+#[derive(Debug, Default)]
+struct Faults {
+    dropped: usize,
+    answer_lost: usize,
+    delayed: usize,
+    duplicated: usize,
+    replayed_late: usize,
+    passed: usize,
+}
+
+/// A proxy on `listen` in front of `upstream` that, per request, at random (seeded):
+/// closes the connection without forwarding, forwards but loses the answer, answers
+/// late, forwards twice, or keeps a copy that it sends again later, after newer requests.
+async fn chaos_proxy(listen: u16, upstream: u16, seed: u64, faults: Arc<std::sync::Mutex<Faults>>) {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
+    let rng = Arc::new(std::sync::Mutex::new(Rng(seed)));
+    let stash: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { continue };
+            let (rng, stash, faults) = (rng.clone(), stash.clone(), faults.clone());
+            tokio::spawn(async move {
+                while let Some(request) = read_http(&mut client).await {
+                    let (roll, delay) = {
+                        let mut r = rng.lock().unwrap();
+                        (r.below(100), r.below(400))
+                    };
+                    // An old copy kept earlier arrives now, out of order.
+                    let late = {
+                        let mut st = stash.lock().unwrap();
+                        if !st.is_empty() && roll % 3 == 0 { Some(st.remove(0)) } else { None }
+                    };
+                    if let Some(old) = late {
+                        faults.lock().unwrap().replayed_late += 1;
+                        let _ = forward(upstream, &old).await;
+                    }
+                    match roll {
+                        0..12 => {
+                            faults.lock().unwrap().dropped += 1;
+                            return; // closed without forwarding
+                        }
+                        12..24 => {
+                            faults.lock().unwrap().answer_lost += 1;
+                            let _ = forward(upstream, &request).await;
+                            return; // processed, but the answer never comes back
+                        }
+                        24..36 => {
+                            faults.lock().unwrap().delayed += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                        }
+                        36..48 => {
+                            faults.lock().unwrap().duplicated += 1;
+                            let twice = request.clone();
+                            tokio::spawn(async move { forward(upstream, &twice).await });
+                        }
+                        48..58 => stash.lock().unwrap().push(request.clone()),
+                        _ => faults.lock().unwrap().passed += 1,
+                    }
+                    let Some(answer) = forward(upstream, &request).await else { return };
+                    if client.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_logs_agree() {
+    let seed = std::env::var("CUSTODIA_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0008);
+    eprintln!("fault seed {seed} (set CUSTODIA_FAULT_SEED to replay another)");
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    // B's endpoint in the directory is the proxy; B itself listens elsewhere.
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (proxy_port, real_port) =
+        (pb.port, std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let (a, b) = (start(pa, &dir).await, start_at(pb, &dir, real_port).await);
+    let faults = Arc::new(std::sync::Mutex::new(Faults::default()));
+    chaos_proxy(proxy_port, real_port, seed, faults.clone()).await;
+    const N: usize = 40;
+    for i in 0..N {
+        let body = node::peers::RequestBody {
+            case: format!("m{i:03}"),
+            side: Side::Requested,
+            case_file: file("stored-data-confidential"),
+            emergency: false,
+        };
+        a.peers.enqueue("BB-central-authority", node::peers::REQUEST, &body).unwrap();
+    }
+    let mut rounds = 0;
+    while a.peers.pending() > 0 {
+        rounds += 1;
+        assert!(rounds < 500, "still {} pending after {rounds} rounds", a.peers.pending());
+        a.peers.deliver(now().0 as u64).await;
+    }
+    // Late copies still in flight land now; they must change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let f = faults.lock().unwrap();
+    eprintln!("{rounds} rounds; proxy: {f:?}");
+    assert!(f.dropped > 0 && f.answer_lost > 0 && f.delayed > 0 && f.duplicated > 0 && f.replayed_late > 0, "{f:?}");
+    drop(f);
+    // Once each, in order: B opened exactly the N cases, in the order A queued them.
+    let (cases, next) =
+        b.cases.list(&who(Role::CentralAuthority), None, None, 1000, node::clock::today()).await.unwrap();
+    assert!(next.is_none());
+    let ids: Vec<String> = cases.iter().map(|c| c.case["id"].as_str().unwrap().to_string()).collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("AA-central-authority:m{i:03}")).collect();
+    assert_eq!(ids, expected);
+    // One receipt per message in B's log, acknowledged in order, each bound to A's commitment.
+    let receipts = b.log.entries().unwrap().iter().filter(|e| e.starts_with(b"custodia/receipt/v1\n")).count();
+    assert_eq!(receipts, N);
+    assert_eq!(check_acks(&a, &b), N);
+    let acks = a.peers.acknowledgements("BB-central-authority");
+    assert!(acks.windows(2).all(|w| w[0].receipt_index < w[1].receipt_index), "acknowledged in order");
+    // Both logs verify, tile by tile, under their signed checkpoints.
+    for n in [&a, &b] {
+        let store = tlog::storage::DirStorage::new(n.log.dir()).unwrap();
+        let key = tlog::note::VerifierKey::parse(&n.log.verifier_key).unwrap();
+        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+        let v = tlog::client::verify_log(&store, &policy, None).unwrap();
+        assert_eq!(v.checkpoint.size, n.log.size());
+    }
 }

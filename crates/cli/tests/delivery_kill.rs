@@ -1,6 +1,6 @@
 //! Two real `custodia serve` processes, the sender's outbox full: the sender (in one run)
-//! or the receiver (in another) is killed with SIGKILL in the middle of the delivery and
-//! started again. Every message arrives exactly once, in order: the receiver opened each
+//! or the receiver (in another) is killed with SIGKILL in the middle of the delivery (and
+//! of the receiver acting on what it received) and started again. Every message arrives exactly once, in order: the receiver opened each
 //! case once, in the order queued, logged one receipt each, and the sender holds one
 //! acknowledgement per message that names it.
 
@@ -103,13 +103,20 @@ fn serve(dir: &Path) -> Child {
         .unwrap()
 }
 
-/// Messages the receiver has acted on and logged the receipt of (its journal's `done`
-/// lines).
+/// Messages the receiver has acted on (its journal's `applied` lines).
 fn received(receiver: &Path) -> usize {
     std::fs::read_to_string(receiver.join("data/inbox-journal"))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("\"op\":\"done\""))
+        .filter(|l| l.contains("\"op\":\"applied\""))
+        .count()
+}
+
+/// Messages the receiver has taken in (written down, receipt not necessarily logged).
+fn taken(receiver: &Path) -> usize {
+    std::fs::read_to_string(receiver.join("data/inbox-journal"))
+        .unwrap_or_default()
+        .matches("\"op\":\"received\"")
         .count()
 }
 
@@ -117,7 +124,7 @@ fn received(receiver: &Path) -> usize {
 fn acting(receiver: &Path) -> bool {
     let journal = std::fs::read_to_string(receiver.join("data/inbox-journal")).unwrap_or_default();
     let begun = journal.matches("\"op\":\"begin\"").count();
-    begun > journal.matches("\"op\":\"done\"").count() + journal.matches("\"op\":\"abort\"").count()
+    begun > journal.matches("\"op\":\"applied\"").count() + journal.matches("\"op\":\"abort\"").count()
 }
 
 fn pending(sender: &Path) -> usize {
@@ -134,39 +141,51 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Kills `which` (0: sender, 1: receiver) three times, once a quarter, a half and three
-/// quarters of the messages went through and a few milliseconds more (to land at other
-/// points of a message's handling; the receiver the last time while it is acting on a
-/// message), starting it again each time; then checks that every message arrived exactly
-/// once, in order.
+/// Kills `which` (0: sender, 1: receiver) with SIGKILL and starts it again; then checks
+/// that every message arrived exactly once, in order. The sender is killed once the
+/// receiver took the messages in but before the sender wrote the acknowledgements down
+/// (so it sends them all again); the receiver three times while it acts on them (a
+/// quarter, a half, three quarters through, and a few milliseconds more, the last time in
+/// the middle of acting on one).
 fn killed_mid_delivery(which: usize) {
     let f = federation();
     let [sender, receiver] = &f.dirs;
     let mut nodes = [serve(sender), serve(receiver)];
     let mut at_kill = Vec::new();
-    for (part, delay_ms) in [(N / 4, 7), (N / 2, 19), (3 * N / 4, 37)] {
-        wait_until("messages to go through", Duration::from_secs(120), || received(receiver) >= part);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if which == 1 && part == 3 * N / 4 {
-            wait_until("the receiver to act on a message", Duration::from_secs(60), || acting(receiver));
+    if which == 0 {
+        wait_until("the receiver to take the messages in", Duration::from_secs(120), || taken(receiver) > 0);
+        nodes[0].kill().unwrap(); // SIGKILL
+        nodes[0].wait().unwrap();
+        assert_eq!(pending(sender), N, "the sender was killed after it wrote the acknowledgements down");
+        at_kill.push(taken(receiver));
+        nodes[0] = serve(sender);
+    } else {
+        for (part, delay_ms) in [(N / 4, 7), (N / 2, 19), (3 * N / 4, 37)] {
+            wait_until("messages to be acted on", Duration::from_secs(120), || received(receiver) >= part);
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            if part == 3 * N / 4 {
+                wait_until("the receiver to act on a message", Duration::from_secs(60), || acting(receiver));
+            }
+            nodes[1].kill().unwrap(); // SIGKILL
+            nodes[1].wait().unwrap();
+            at_kill.push(received(receiver));
+            nodes[1] = serve(receiver);
         }
-        nodes[which].kill().unwrap(); // SIGKILL
-        nodes[which].wait().unwrap();
-        at_kill.push(received(receiver));
-        nodes[which] = serve(&f.dirs[which]);
+        assert!(at_kill[2] < N, "the last kill came after the receiver acted on everything: make N larger");
     }
-    assert!(at_kill[2] < N, "the last kill came after the delivery ended: make N larger");
     wait_until("the outbox to empty", Duration::from_secs(180), || pending(sender) == 0);
+    wait_until("the receiver to act on every message", Duration::from_secs(180), || received(receiver) == N);
     for mut n in nodes {
         n.kill().unwrap();
         n.wait().unwrap();
     }
     let journal = std::fs::read_to_string(receiver.join("data/inbox-journal")).unwrap();
     eprintln!(
-        "killed {} after {at_kill:?} messages; the receiver's journal: {} begun, {} done",
+        "killed {} at {at_kill:?} messages; the receiver's journal: {} received, {} begun, {} applied",
         ["the sender", "the receiver"][which],
+        journal.matches("\"op\":\"received\"").count(),
         journal.matches("\"op\":\"begin\"").count(),
-        journal.matches("\"op\":\"done\"").count()
+        journal.matches("\"op\":\"applied\"").count()
     );
     check_exactly_once_in_order(sender, receiver);
 }

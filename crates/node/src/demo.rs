@@ -97,6 +97,10 @@ async fn deliver(nodes: &[&Node]) -> usize {
         for n in nodes {
             moved += n.peers.deliver(u64::try_from(clock::now().0).unwrap_or(0)).await;
         }
+        // Each receiver acts on what it took in (and queues its answers) before the next round.
+        for n in nodes {
+            n.peers.settled().await;
+        }
         total += moved;
         if moved == 0 {
             break;

@@ -23,7 +23,7 @@ use tlog::storage::{DirStorage, Fetch};
 use tlog::tiles::TileTree;
 use treaty::StateCode;
 
-use crate::transparency::Transparency;
+use crate::transparency::{Transparency, TransparencyError};
 
 /// The message that opens a case at the receiver.
 pub const REQUEST: &str = "custodia/request/v1";
@@ -63,84 +63,144 @@ struct Queued {
 }
 
 /// How the receiver remembers messages: a journal (`data/inbox-journal`, one JSON line
-/// each, written with fsync) of `begin` (before a message is acted on, with what is needed
-/// to tell after a crash whether it was), `done` (acted on, receipt logged at an index)
-/// and `abort` (refused while being acted on: nothing changed).
+/// each, written with fsync): `received` (the verified envelope, before its receipt is
+/// logged), `receipt` (where the receipt was logged: the message may be acknowledged),
+/// `begin` (before the message is acted on, with what is needed to tell after a crash
+/// whether it was), `applied` (acted on) and `abort` (not acted on, with the reason).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum JournalLine {
+    Received {
+        sender: String,
+        id: String,
+        envelope: String,
+        entry: String,
+        log_size: u64,
+    },
+    Receipt {
+        sender: String,
+        id: String,
+        index: u64,
+    },
     Begin {
         sender: String,
         id: String,
         #[serde(flatten)]
         begun: Begun,
     },
-    Done {
+    Applied {
         sender: String,
         id: String,
-        index: u64,
     },
     Abort {
         sender: String,
         id: String,
+        reason: String,
     },
 }
 
-/// What the receiver wrote down before acting on a message: the size of its log then,
-/// the case the message acts on and that case's last event then. After a crash, a
-/// message begun but not done was acted on if the case has a `peer` event after
-/// `last_seq` (messages are acted on one at a time, so that event is this message's).
+/// What the receiver wrote down before acting on a message: the case the message acts
+/// on and that case's last event then. After a crash, a message begun but not applied
+/// was acted on if the case has a `peer` event after `last_seq` (messages are acted on
+/// one at a time, in order, so that event is this message's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Begun {
-    /// The size of this node's log before the message was acted on.
-    pub log_size: u64,
     /// The case the message opens or acts on.
     pub case: String,
     /// The case's last event number before (0 for a case the message opens).
     pub last_seq: u64,
 }
 
+type Key = (String, [u8; 16]);
+
+/// A received message, as the journal knows it.
+#[derive(Debug, Clone)]
+struct Received {
+    /// The sender's commitment entry (what the receipt binds).
+    entry: Vec<u8>,
+    /// The size of this node's log when it was received (its receipt, if logged before a
+    /// crash, is after that).
+    log_size: u64,
+    /// Where its receipt was logged.
+    receipt: Option<u64>,
+    /// Its place in the order of reception.
+    order: u64,
+}
+
+/// A message received and not yet acted on.
+#[derive(Debug, Clone)]
+pub struct ToApply {
+    /// The sender.
+    pub sender: String,
+    /// The message ID.
+    pub id: [u8; 16],
+    /// The envelope, as received and verified.
+    pub envelope: Vec<u8>,
+}
+
 #[derive(Debug)]
 struct Journal {
-    received: HashMap<(String, [u8; 16]), u64>,
-    begun: HashMap<(String, [u8; 16]), Begun>,
+    received: HashMap<Key, Received>,
+    queue: std::collections::VecDeque<ToApply>,
+    begun: HashMap<Key, Begun>,
     file: PathBuf,
 }
 
 impl Journal {
     fn open(file: PathBuf) -> Journal {
-        let mut j = Journal { received: HashMap::new(), begun: HashMap::new(), file };
+        let mut j = Journal { received: HashMap::new(), queue: Default::default(), begun: HashMap::new(), file };
         // A line cut by a crash does not parse and is skipped: its fsync never returned.
         for line in std::fs::read_to_string(&j.file).unwrap_or_default().lines() {
-            match serde_json::from_str::<JournalLine>(line) {
-                Ok(JournalLine::Begin { sender, id, begun }) => {
-                    if let Some(id) = unhex::<16>(&id) {
-                        j.begun.insert((sender, id), begun);
-                    }
-                }
-                Ok(JournalLine::Done { sender, id, index }) => {
-                    if let Some(id) = unhex::<16>(&id) {
-                        j.begun.remove(&(sender.clone(), id));
-                        j.received.insert((sender, id), index);
-                    }
-                }
-                Ok(JournalLine::Abort { sender, id }) => {
-                    if let Some(id) = unhex::<16>(&id) {
-                        j.begun.remove(&(sender, id));
-                    }
-                }
-                Err(_) => {}
+            if let Ok(line) = serde_json::from_str::<JournalLine>(line) {
+                j.apply(line);
             }
         }
         j
     }
 
-    fn write(&self, line: &JournalLine) -> std::io::Result<()> {
-        let mut text = serde_json::to_vec(line).map_err(std::io::Error::other)?;
-        text.push(b'\n');
+    fn apply(&mut self, line: JournalLine) {
+        let unb64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok();
+        match line {
+            JournalLine::Received { sender, id, envelope, entry, log_size } => {
+                if let (Some(id), Some(envelope), Some(entry)) = (unhex::<16>(&id), unb64(&envelope), unb64(&entry)) {
+                    let order = self.received.len() as u64;
+                    self.received.insert((sender.clone(), id), Received { entry, log_size, receipt: None, order });
+                    self.queue.push_back(ToApply { sender, id, envelope });
+                }
+            }
+            JournalLine::Receipt { sender, id, index } => {
+                if let Some(r) = unhex::<16>(&id).and_then(|id| self.received.get_mut(&(sender, id))) {
+                    r.receipt = Some(index);
+                }
+            }
+            JournalLine::Begin { sender, id, begun } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    self.begun.insert((sender, id), begun);
+                }
+            }
+            JournalLine::Applied { sender, id } | JournalLine::Abort { sender, id, .. } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    self.queue.retain(|m| !(m.sender == sender && m.id == id));
+                    self.begun.remove(&(sender, id));
+                }
+            }
+        }
+    }
+
+    /// Writes `lines` with one fsync, then applies them.
+    fn write(&mut self, lines: Vec<JournalLine>) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        for line in &lines {
+            text.extend(serde_json::to_vec(line).map_err(std::io::Error::other)?);
+            text.push(b'\n');
+        }
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.file)?;
         f.write_all(&text)?;
-        f.sync_data()
+        f.sync_data()?;
+        for line in lines {
+            self.apply(line);
+        }
+        Ok(())
     }
 }
 
@@ -205,6 +265,8 @@ pub const SALT_HEADER: &str = "custodia-commitment-salt";
 /// The HTTP header that carries the inclusion proof of the message's commitment in the
 /// sender's log (C2SP tlog-proof, base64).
 pub const PROOF_HEADER: &str = "custodia-inclusion-proof";
+/// The most messages sent in one request, unless set otherwise.
+pub const DEFAULT_BATCH: usize = 128;
 /// The acknowledgement: an envelope from the receiver back to the sender.
 pub const ACK: &str = "custodia/ack/v1";
 
@@ -230,6 +292,8 @@ pub struct AckRecord {
     pub receipt_index: u64,
     /// The acknowledgement envelope, as received (base64).
     pub envelope: String,
+    /// When it was verified here (Unix milliseconds, this node's own clock).
+    pub verified_ms: u64,
 }
 
 /// Why the receiver refused a message. Each check has its own reason.
@@ -248,6 +312,9 @@ pub enum Refusal {
     /// The proof does not verify (checkpoint signature, or inclusion).
     #[error("the inclusion proof does not verify: {0}")]
     BadProof(String),
+    /// Received and acknowledged, but not acted on: the case refused it.
+    #[error("not acted on: {0}")]
+    NotActed(String),
     /// Two checkpoints of one size with different roots: the sender's log forked.
     #[error(
         "forked log: {sender} signed root {got} for size {size}, but this node holds its root {held} for that size"
@@ -274,6 +341,7 @@ impl Refusal {
             Refusal::NoLogKey(_) => "no-log-key",
             Refusal::BadProof(_) => "bad-proof",
             Refusal::Forked { .. } => "forked-log",
+            Refusal::NotActed(_) => "not-acted",
         }
     }
 }
@@ -320,10 +388,12 @@ pub struct Peers {
     log: OnceLock<Arc<Transparency>>,
     client: reqwest::Client,
     delivering: tokio::sync::Mutex<()>,
-    /// Held while a message is acted on: one at a time, so that what a crash interrupted
-    /// can be told apart afterwards (see [`Begun`]) and a message sent twice at once is
-    /// acted on once.
+    /// Held while messages are taken in: one delivery at a time, so that a message sent
+    /// twice at once is taken once, and messages are taken in the order they come.
     pub inbox: tokio::sync::Mutex<()>,
+    applier: tokio::sync::Notify,
+    applier_started: std::sync::atomic::AtomicBool,
+    batch: std::sync::atomic::AtomicUsize,
     /// Woken when a message is queued.
     pub wake: tokio::sync::Notify,
 }
@@ -350,6 +420,50 @@ impl Queued {
         let body = base64::engine::general_purpose::STANDARD.decode(&self.body).ok()?;
         Some((Message { recipient: to.into(), message_type: self.message_type.clone(), created, id, body }, salt))
     }
+}
+
+/// One message of a batch delivery (`POST /api/v1/inbox/batch`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The envelope (base64).
+    pub envelope: String,
+    /// The salt of the message's commitment (hex).
+    pub salt: String,
+    /// The inclusion proof of the commitment (C2SP tlog-proof, base64).
+    pub proof: String,
+}
+
+/// A batch delivery: messages in the order they must be acted on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    /// The messages.
+    pub messages: Vec<Delivery>,
+}
+
+/// What became of one message of a batch, at the receiver.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The HTTP status the message alone would have had.
+    pub status: u16,
+    /// The signed acknowledgement (base64), when the message was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
+    /// Where the receipt was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_index: Option<u64>,
+    /// Whether it had been received before.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Why not, when refused (a problem document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<serde_json::Value>,
+}
+
+/// The answer to a batch delivery: one outcome per message, in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    /// The outcomes.
+    pub results: Vec<Outcome>,
 }
 
 /// What became of one delivery attempt.
@@ -403,6 +517,9 @@ impl Peers {
             client,
             delivering: tokio::sync::Mutex::new(()),
             inbox: tokio::sync::Mutex::new(()),
+            applier: tokio::sync::Notify::new(),
+            applier_started: std::sync::atomic::AtomicBool::new(false),
+            batch: std::sync::atomic::AtomicUsize::new(DEFAULT_BATCH),
             wake: tokio::sync::Notify::new(),
         })
     }
@@ -411,6 +528,11 @@ impl Peers {
     /// before it is delivered (the cases service does this when it takes the peers).
     pub fn attach_log(&self, log: Arc<Transparency>) {
         let _ = self.log.set(log);
+    }
+
+    /// Sets the most messages sent in one request (at least 1; [`DEFAULT_BATCH`] unless set).
+    pub fn set_batch_limit(&self, messages: usize) {
+        self.batch.store(messages.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This node's log, once attached.
@@ -517,55 +639,151 @@ impl Peers {
             .collect()
     }
 
-    /// Where the receipt of message `id` from `sender` was logged, if it was received.
-    pub fn received(&self, sender: &str, id: &[u8; 16]) -> Option<u64> {
-        self.journal.lock().unwrap_or_else(|e| e.into_inner()).received.get(&(sender.to_string(), *id)).copied()
+    /// Whether message `id` from `sender` was received (verified and written down), and
+    /// where its receipt was logged, if it was.
+    pub fn received(&self, sender: &str, id: &[u8; 16]) -> Option<Option<u64>> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .received
+            .get(&(sender.to_string(), *id))
+            .map(|r| r.receipt)
+    }
+
+    fn journal(&self, lines: Vec<JournalLine>) -> Result<(), PeersError> {
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let file = j.file.clone();
+        j.write(lines).map_err(|e| file_err(&file, e))
+    }
+
+    /// Writes down, durably and in order, messages verified (envelope and proof): each
+    /// with its commitment entry, and the size of this node's log now.
+    pub fn take(&self, messages: &[(Envelope, Vec<u8>)], log_size: u64) -> Result<(), PeersError> {
+        self.journal(
+            messages
+                .iter()
+                .map(|(env, entry)| JournalLine::Received {
+                    sender: env.sender.clone(),
+                    id: case::engine::hex(&env.message.id),
+                    envelope: b64(env.bytes()),
+                    entry: b64(entry),
+                    log_size,
+                })
+                .collect(),
+        )
+    }
+
+    /// Logs the receipt of every message received whose receipt is not logged yet (one
+    /// batch), and writes down where. A message received before a crash may have its
+    /// receipt in the log already: it is looked for there first, so none is logged twice.
+    /// Blocks.
+    pub fn log_receipts(&self) -> Result<usize, PeersError> {
+        let log = self.log.get().ok_or_else(|| PeersError::Seal("no log to record receipts in".into()))?;
+        let mut missing: Vec<(Key, Received)> = {
+            let j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+            j.received.iter().filter(|(_, r)| r.receipt.is_none()).map(|(k, r)| (k.clone(), r.clone())).collect()
+        };
+        // Receipts in the order the messages came.
+        missing.sort_by_key(|(_, r)| r.order);
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let read = |e: TransparencyError| PeersError::Seal(e.to_string());
+        let mut lines = Vec::with_capacity(missing.len());
+        let mut to_append = Vec::new();
+        let size = log.size();
+        // Receipts logged before a crash: after the log size written down with the message.
+        let earliest = missing.iter().map(|(_, r)| r.log_size).min().unwrap_or(size);
+        let logged: HashMap<Vec<u8>, u64> = if earliest < size {
+            log.entries_since(earliest)
+                .map_err(read)?
+                .into_iter()
+                .enumerate()
+                .filter(|(_, e)| e.starts_with(b"custodia/receipt/v1\n"))
+                .map(|(i, e)| (e, earliest + i as u64))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        for ((sender, id), r) in &missing {
+            let receipt = receipt_entry(sender, id, &r.entry);
+            match logged.get(&receipt) {
+                Some(&index) => {
+                    lines.push(JournalLine::Receipt { sender: sender.clone(), id: case::engine::hex(id), index })
+                }
+                None => to_append.push(((sender.clone(), *id), receipt)),
+            }
+        }
+        if !to_append.is_empty() {
+            let first = log.append(to_append.iter().map(|(_, e)| e.clone()).collect()).map_err(read)?;
+            for (k, ((sender, id), _)) in to_append.iter().enumerate() {
+                lines.push(JournalLine::Receipt {
+                    sender: sender.clone(),
+                    id: case::engine::hex(id),
+                    index: first + k as u64,
+                });
+            }
+        }
+        let n = lines.len();
+        self.journal(lines)?;
+        self.applier.notify_one();
+        Ok(n)
+    }
+
+    /// The oldest message received and not yet acted on.
+    pub fn next_to_apply(&self) -> Option<ToApply> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).queue.front().cloned()
+    }
+
+    /// Messages received and not yet acted on.
+    pub fn to_apply(&self) -> usize {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).queue.len()
+    }
+
+    /// Waits until every message received has been acted on (or refused).
+    pub async fn settled(&self) {
+        while self.to_apply() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// What was written down before acting on message `id` from `sender`, if acting on it
-    /// was begun but neither done nor aborted (a crash came in between).
+    /// was begun but neither finished nor aborted (a crash came in between).
     pub fn begun(&self, sender: &str, id: &[u8; 16]) -> Option<Begun> {
         self.journal.lock().unwrap_or_else(|e| e.into_inner()).begun.get(&(sender.to_string(), *id)).cloned()
     }
 
-    fn journal_write(&self, line: JournalLine) -> Result<(), PeersError> {
-        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-        j.write(&line).map_err(|e| file_err(&j.file, e))?;
-        match line {
-            JournalLine::Begin { sender, id, begun } => {
-                if let Some(id) = unhex::<16>(&id) {
-                    j.begun.insert((sender, id), begun);
-                }
-            }
-            JournalLine::Done { sender, id, index } => {
-                if let Some(id) = unhex::<16>(&id) {
-                    j.begun.remove(&(sender.clone(), id));
-                    j.received.insert((sender, id), index);
-                }
-            }
-            JournalLine::Abort { sender, id } => {
-                if let Some(id) = unhex::<16>(&id) {
-                    j.begun.remove(&(sender, id));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Writes down, durably, that message `id` from `sender` is about to be acted on.
     pub fn begin(&self, sender: &str, id: &[u8; 16], begun: Begun) -> Result<(), PeersError> {
-        self.journal_write(JournalLine::Begin { sender: sender.into(), id: case::engine::hex(id), begun })
+        self.journal(vec![JournalLine::Begin { sender: sender.into(), id: case::engine::hex(id), begun }])
     }
 
-    /// Writes down, durably, that message `id` from `sender` was acted on and its receipt
-    /// logged at `index`.
-    pub fn done(&self, sender: &str, id: &[u8; 16], index: u64) -> Result<(), PeersError> {
-        self.journal_write(JournalLine::Done { sender: sender.into(), id: case::engine::hex(id), index })
+    /// Writes down, durably, that message `id` from `sender` was acted on.
+    pub fn applied(&self, sender: &str, id: &[u8; 16]) -> Result<(), PeersError> {
+        self.journal(vec![JournalLine::Applied { sender: sender.into(), id: case::engine::hex(id) }])
     }
 
-    /// Writes down that acting on message `id` from `sender` was refused: nothing changed.
-    pub fn abort(&self, sender: &str, id: &[u8; 16]) -> Result<(), PeersError> {
-        self.journal_write(JournalLine::Abort { sender: sender.into(), id: case::engine::hex(id) })
+    /// Writes down that message `id` from `sender` is not acted on, and why (recorded with
+    /// the refusals too).
+    pub fn abort(&self, sender: &str, id: &[u8; 16], reason: &Refusal, now: u64) -> Result<(), PeersError> {
+        self.record_refusal(sender, &case::engine::hex(id), reason, now);
+        self.journal(vec![JournalLine::Abort {
+            sender: sender.into(),
+            id: case::engine::hex(id),
+            reason: reason.to_string(),
+        }])
+    }
+
+    /// Starts acting on received messages with `start`, once per node.
+    pub fn start_applier(&self, start: impl FnOnce()) {
+        if !self.applier_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            start();
+        }
+    }
+
+    /// Waits until a receipt was logged (or `timeout`).
+    pub async fn wait_for_messages(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.applier.notified()).await;
     }
 
     /// The signed acknowledgement of message `id` from `to`, whose receipt this node
@@ -735,55 +953,100 @@ impl Peers {
         .map_err(|e| e.to_string())?
     }
 
-    async fn attempt(&self, to: &str, endpoint: &str, q: &Queued, index: u64, proof: &str, now: u64) -> Attempt {
-        let Some((message, salt)) = q.message(to, now) else { return Attempt::Refused("not a queued message".into()) };
-        let id = message.id;
-        let env = match Envelope::seal(&self.identity, message) {
-            Ok(env) => env,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot sign a message");
-                return Attempt::Failed;
+    /// Sends `batch` (in order) and reads what became of each message, in order, up to
+    /// the first that was not acknowledged as it must be.
+    async fn attempt(&self, to: &str, endpoint: &str, batch: &[(&Queued, u64, &str)], now: u64) -> Vec<Attempt> {
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut messages = Vec::with_capacity(batch.len());
+        for (q, _, proof) in batch {
+            let Some((message, salt)) = q.message(to, now) else {
+                ids.push(None);
+                continue;
+            };
+            let id = message.id;
+            match Envelope::seal(&self.identity, message) {
+                Ok(env) => {
+                    ids.push(Some(id));
+                    messages.push(Delivery {
+                        envelope: b64(env.bytes()),
+                        salt: case::engine::hex(&salt),
+                        proof: (*proof).to_string(),
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot sign a message");
+                    break;
+                }
             }
-        };
+        }
+        if ids.first().is_some_and(Option::is_none) {
+            return vec![Attempt::Refused("not a queued message".into())];
+        }
+        let n = ids.iter().take_while(|i| i.is_some()).count();
+        messages.truncate(n);
         let sent = self
             .client
-            .post(format!("{}/api/v1/inbox", endpoint.trim_end_matches('/')))
-            .header(SALT_HEADER, case::engine::hex(&salt))
-            .header(PROOF_HEADER, proof)
-            .body(env.bytes().to_vec())
+            .post(format!("{}/api/v1/inbox/batch", endpoint.trim_end_matches('/')))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&Batch { messages }).unwrap_or_default())
             .send()
             .await;
-        match sent {
+        let results: Vec<Outcome> = match sent {
             Ok(r) if r.status().is_success() => {
-                let answer: serde_json::Value =
-                    serde_json::from_slice(&r.bytes().await.unwrap_or_default()).unwrap_or_default();
-                let ack = answer
-                    .get("ack")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok());
-                let Some(ack) = ack else {
-                    tracing::warn!(to, "delivered without an acknowledgement: kept to try again");
-                    return Attempt::Failed;
-                };
-                match self.verify_ack(to, &id, &ack, now) {
-                    Ok(receipt_index) => Attempt::Acknowledged(AckRecord {
-                        from: to.into(),
-                        message: q.id.clone(),
-                        message_index: index,
-                        receipt_index,
-                        envelope: b64(&ack),
-                    }),
+                let bytes = r.bytes().await.unwrap_or_default();
+                match serde_json::from_slice::<Results>(&bytes) {
+                    Ok(r) => r.results,
                     Err(e) => {
-                        tracing::warn!(to, reason = %e, "an acknowledgement that does not verify: kept to try again");
-                        Attempt::Failed
+                        tracing::warn!(to, error = %e, "an answer that is not a delivery result: kept to try again");
+                        return vec![Attempt::Failed];
                     }
                 }
             }
-            Ok(r) if r.status().is_client_error() && ![408, 409, 429].contains(&r.status().as_u16()) => {
-                Attempt::Refused(r.text().await.unwrap_or_default())
+            _ => return vec![Attempt::Failed], // unreachable or busy: keep the order, retry later
+        };
+        let mut out = Vec::new();
+        for ((result, id), (q, index, _)) in results.into_iter().zip(ids.into_iter().flatten()).zip(batch) {
+            let attempt = match (result.ack, result.status) {
+                (Some(ack), _) => {
+                    let Some(ack) = base64::engine::general_purpose::STANDARD.decode(ack).ok() else {
+                        out.push(Attempt::Failed);
+                        break;
+                    };
+                    match self.verify_ack(to, &id, &ack, now) {
+                        Ok(receipt_index) => Attempt::Acknowledged(AckRecord {
+                            from: to.into(),
+                            message: q.id.clone(),
+                            message_index: *index,
+                            receipt_index,
+                            envelope: b64(&ack),
+                            verified_ms: std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as u64),
+                        }),
+                        Err(e) => {
+                            tracing::warn!(to, reason = %e, "an acknowledgement that does not verify: kept to try again");
+                            Attempt::Failed
+                        }
+                    }
+                }
+                (None, s) if (400..500).contains(&s) && ![408, 409, 429].contains(&s) => {
+                    Attempt::Refused(result.problem.map(|p| p.to_string()).unwrap_or_default())
+                }
+                (None, _) => {
+                    tracing::warn!(to, "delivered without an acknowledgement: kept to try again");
+                    Attempt::Failed
+                }
+            };
+            let stop = matches!(attempt, Attempt::Failed);
+            out.push(attempt);
+            if stop {
+                break;
             }
-            _ => Attempt::Failed, // unreachable or busy: keep the order, retry later
         }
+        if out.is_empty() {
+            out.push(Attempt::Failed);
+        }
+        out
     }
 
     /// Writes down the acknowledgements (`outbox/DEST/acks`, fsync) and only then drops
@@ -856,24 +1119,36 @@ impl Peers {
                 }
             };
             let mut acked = Vec::new();
-            for ((file, q), (index, proof)) in queued.into_iter().zip(proofs) {
-                match self.attempt(&to, &endpoint, &q, index, &proof, now).await {
-                    Attempt::Acknowledged(a) => {
-                        acked.push((file, a));
-                        if acked.len() >= 64 {
-                            delivered += self.record_acks(&dest.path(), std::mem::take(&mut acked));
-                        }
-                    }
-                    Attempt::Refused(reason) => {
-                        let refused = dest.path().join("refused");
-                        let _ = std::fs::create_dir_all(&refused);
-                        if let Some(name) = file.file_name() {
-                            let _ = std::fs::write(refused.join(name).with_extension("reason"), reason);
-                            let _ = std::fs::rename(&file, refused.join(name));
-                        }
-                    }
-                    Attempt::Failed => break,
+            let mut at = 0;
+            'batches: while at < queued.len() {
+                // Up to the batch limit or 4 MiB a request, in order.
+                let limit = self.batch.load(std::sync::atomic::Ordering::Relaxed);
+                let mut end = at;
+                let mut bytes = 0;
+                while end < queued.len() && end - at < limit && (end == at || bytes < 4 << 20) {
+                    bytes += queued[end].1.body.len() + proofs[end].1.len();
+                    end += 1;
                 }
+                let batch: Vec<(&Queued, u64, &str)> =
+                    (at..end).map(|i| (&queued[i].1, proofs[i].0, proofs[i].1.as_str())).collect();
+                let outcome = self.attempt(&to, &endpoint, &batch, now).await;
+                for (k, attempt) in outcome.into_iter().enumerate() {
+                    let file = &queued[at + k].0;
+                    match attempt {
+                        Attempt::Acknowledged(a) => acked.push((file.clone(), a)),
+                        Attempt::Refused(reason) => {
+                            let refused = dest.path().join("refused");
+                            let _ = std::fs::create_dir_all(&refused);
+                            if let Some(name) = file.file_name() {
+                                let _ = std::fs::write(refused.join(name).with_extension("reason"), reason);
+                                let _ = std::fs::rename(file, refused.join(name));
+                            }
+                        }
+                        Attempt::Failed => break 'batches,
+                    }
+                }
+                delivered += self.record_acks(&dest.path(), std::mem::take(&mut acked));
+                at = end;
             }
             delivered += self.record_acks(&dest.path(), acked);
         }

@@ -131,6 +131,9 @@ async fn deliver_all(nodes: &[&Running]) {
         for n in nodes {
             moved += n.peers.deliver(now().0 as u64).await;
         }
+        for n in nodes {
+            n.peers.settled().await;
+        }
         if moved == 0 {
             return;
         }
@@ -478,6 +481,7 @@ async fn a_message_without_a_valid_inclusion_proof_is_refused() {
     // The genuine proof goes through.
     let (s, t) = inbox.post(seal_as(&a_identity, m), Some(&(salt, genuine))).await;
     assert_eq!(s, 200, "{t}");
+    b.peers.settled().await;
     assert!(opened("p4").await);
     // A forked log: A signs another tree of a size B already holds a root for.
     let held = a.log.size();
@@ -513,7 +517,7 @@ async fn a_message_without_a_valid_inclusion_proof_is_refused() {
 /// A stand-in for B that answers every delivery with `answer`.
 async fn fake_receiver(port: u16, answer: Arc<std::sync::Mutex<Value>>) {
     let app = axum::Router::new().route(
-        "/api/v1/inbox",
+        "/api/v1/inbox/batch",
         axum::routing::post(move || {
             let answer = answer.clone();
             async move { axum::Json(answer.lock().unwrap().clone()) }
@@ -534,7 +538,7 @@ async fn a_forged_or_absent_acknowledgement_leaves_the_message_pending() {
     let dir = directory(&[&pa, &pb], &fed_key);
     let (b_port, b_identity) = (pb.port, seal::keys::SecretIdentity::parse(&pb.identity.secret_file()).unwrap());
     let a = start(pa, &dir).await;
-    let answer = Arc::new(std::sync::Mutex::new(serde_json::json!({ "status": "accepted" })));
+    let answer = Arc::new(std::sync::Mutex::new(serde_json::json!({ "results": [{ "status": 200 }] })));
     fake_receiver(b_port, answer.clone()).await;
     a.peers.enqueue("BB-central-authority", node::peers::REQUEST, &serde_json::json!({ "case": "q" })).unwrap();
     let deliver = || a.peers.deliver(now().0 as u64);
@@ -565,17 +569,18 @@ async fn a_forged_or_absent_acknowledgement_leaves_the_message_pending() {
         let m = seal::envelope::Message::new("AA-central-authority", kind, now().0 as u64, body).unwrap();
         base64::engine::general_purpose::STANDARD.encode(seal_as(signer, m))
     };
-    *answer.lock().unwrap() = serde_json::json!({ "status": "accepted", "ack": ack(&mallory, &id, node::peers::ACK) });
+    let results = |ack: String| serde_json::json!({ "results": [{ "status": 200, "ack": ack }] });
+    *answer.lock().unwrap() = results(ack(&mallory, &id, node::peers::ACK));
     assert_eq!(deliver().await, 0);
     // Signed by B, but for another message, or not an acknowledgement.
-    *answer.lock().unwrap() = serde_json::json!({ "ack": ack(&b_identity, &[0; 16], node::peers::ACK) });
+    *answer.lock().unwrap() = results(ack(&b_identity, &[0; 16], node::peers::ACK));
     assert_eq!(deliver().await, 0);
-    *answer.lock().unwrap() = serde_json::json!({ "ack": ack(&b_identity, &id, node::peers::COMMAND) });
+    *answer.lock().unwrap() = results(ack(&b_identity, &id, node::peers::COMMAND));
     assert_eq!(deliver().await, 0);
     assert_eq!(a.peers.pending(), 1);
     assert!(a.peers.acknowledgements("BB-central-authority").is_empty());
     // B's genuine acknowledgement: recorded, and only then the message leaves the outbox.
-    *answer.lock().unwrap() = serde_json::json!({ "ack": ack(&b_identity, &id, node::peers::ACK) });
+    *answer.lock().unwrap() = results(ack(&b_identity, &id, node::peers::ACK));
     assert_eq!(deliver().await, 1);
     assert_eq!(a.peers.pending(), 0);
     let acks = a.peers.acknowledgements("BB-central-authority");
@@ -718,7 +723,9 @@ async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_lo
     let (a, b) = (start(pa, &dir).await, start_at(pb, &dir, real_port).await);
     let faults = Arc::new(std::sync::Mutex::new(Faults::default()));
     chaos_proxy(proxy_port, real_port, seed, faults.clone()).await;
-    const N: usize = 40;
+    // Small batches, so that many requests cross the proxy.
+    a.peers.set_batch_limit(2);
+    const N: usize = 60;
     for i in 0..N {
         let body = node::peers::RequestBody {
             case: format!("m{i:03}"),
@@ -736,6 +743,7 @@ async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_lo
     }
     // Late copies still in flight land now; they must change nothing.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    b.peers.settled().await;
     let f = faults.lock().unwrap();
     eprintln!("{rounds} rounds; proxy: {f:?}");
     assert!(f.dropped > 0 && f.answer_lost > 0 && f.delayed > 0 && f.duplicated > 0 && f.replayed_late > 0, "{f:?}");

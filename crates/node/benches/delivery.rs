@@ -1,0 +1,209 @@
+//! Messages delivered, verified and logged between two nodes on loopback: node A queues
+//! requests for node B; A's outbox commits each to A's log and sends it with its
+//! inclusion proof; B verifies envelope and proof, opens the case (SQLite, its events
+//! committed to B's log), logs the receipt and answers with a signed acknowledgement,
+//! which A verifies and records before dropping the message. Both nodes run in this
+//! process, each serving HTTP on a real loopback socket, with A's deliverer running as in
+//! `custodia serve`.
+//!
+//! Two runs: a burst (all `--messages` queued at once: messages per second), then a
+//! steady load (`--rate` messages per second for `--seconds`: latency from queueing to the
+//! verified acknowledgement, p50 / p99 / max).
+//!
+//! ```text
+//! cargo bench -p node --bench delivery -- [--messages 1000] [--rate 50] [--seconds 10]
+//! ```
+//! Not a test: nothing here asserts a speed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use node::cases::Cases;
+use node::peers::Peers;
+use node::{Config, PartyRole};
+
+struct Args {
+    messages: usize,
+    rate: f64,
+    seconds: f64,
+}
+
+fn args() -> Args {
+    let mut a = Args { messages: 1000, rate: 50.0, seconds: 10.0 };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--messages" => a.messages = it.next().and_then(|v| v.parse().ok()).expect("--messages N"),
+            "--rate" => a.rate = it.next().and_then(|v| v.parse().ok()).expect("--rate PER_SECOND"),
+            "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds S"),
+            "--bench" => {}
+            other => panic!("unknown argument {other:?}: --messages N, --rate R, --seconds S"),
+        }
+    }
+    a
+}
+
+struct Node {
+    peers: Arc<Peers>,
+    log: Arc<node::transparency::Transparency>,
+}
+
+struct Planned {
+    name: &'static str,
+    state: &'static str,
+    dir: std::path::PathBuf,
+    identity: seal::keys::SecretIdentity,
+    log_key: tlog::note::VerifierKey,
+    listener: tokio::net::TcpListener,
+}
+
+async fn plan(root: &Path, name: &'static str, state: &'static str) -> Planned {
+    let dir = root.join(name);
+    let identity = node::peers::identity(&dir.join("data"), name, node::clock::now().0 as u64).unwrap();
+    let log =
+        node::transparency::Transparency::open_or_create(&dir.join("data/log"), &format!("{name}.custodia")).unwrap();
+    let log_key = tlog::note::VerifierKey::parse(&log.verifier_key).unwrap();
+    drop(log);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Planned { name, state, dir, identity, log_key, listener }
+}
+
+fn directory(nodes: &[&Planned]) -> federation::Accepted {
+    let key = tlog::note::SignerKey::generate("directory.bench", tlog::note::KeyKind::Ed25519).unwrap();
+    let today = node::clock::today();
+    let parties = nodes
+        .iter()
+        .map(|n| federation::Party {
+            name: n.name.into(),
+            state: treaty::StateCode::parse(n.state).unwrap(),
+            role: PartyRole::CentralAuthority,
+            endpoint: format!("http://{}", n.listener.local_addr().unwrap()),
+            keys: vec![federation::PartyKey {
+                key: tlog::note::VerifierKey::parse(&n.identity.verifier().to_string()).unwrap(),
+                from: today.add_days(-1),
+                until: today.add_days(365),
+            }],
+            recipient: n.identity.public().recipient.clone(),
+            log: Some((format!("{}.custodia", n.name), n.log_key.clone())),
+            cosigner: None,
+            witnesses: vec![],
+        })
+        .collect();
+    let d = federation::Directory { federation: "bench.custodia".into(), version: 1, previous: None, parties };
+    federation::verify(&federation::sign(&d, &[&key]).unwrap(), &[key.verifier()], 1, None).unwrap()
+}
+
+async fn start(p: Planned, dir: &federation::Accepted) -> Node {
+    let addr = p.listener.local_addr().unwrap().to_string();
+    let config = Config::example(p.name, PartyRole::CentralAuthority, p.state, &addr).validate(p.dir.clone()).unwrap();
+    let store =
+        store::SqliteStore::open(p.dir.join("data/custodia.db"), store::SqliteOptions::default()).await.unwrap();
+    let log = Arc::new(
+        node::transparency::Transparency::open_or_create(&p.dir.join("data/log"), &format!("{}.custodia", p.name))
+            .unwrap(),
+    );
+    let peers = Arc::new(Peers::new(p.name, p.identity, dir.clone(), &p.dir.join("data")).unwrap());
+    let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), p.name, [1; 32]).with_peers(peers.clone()));
+    let app = node::api::app_with(config, Some(log.clone()), Some(cases), None);
+    tokio::spawn(async move { axum::serve(p.listener, app).await.unwrap() });
+    Node { peers, log }
+}
+
+/// Queueing time (ns, from the outbox file's name) of each queued message, by ID.
+fn queued(outbox: &Path, into: &mut HashMap<String, u128>) {
+    for e in std::fs::read_dir(outbox).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "msg") {
+            let Ok(raw) = std::fs::read(&p) else { continue };
+            let Ok(q) = serde_json::from_slice::<serde_json::Value>(&raw) else { continue };
+            let ns: u128 = p.file_stem().unwrap().to_string_lossy().parse().unwrap();
+            into.entry(q["id"].as_str().unwrap().to_string()).or_insert(ns);
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let root = tempfile::tempdir().unwrap();
+    let (pa, pb) =
+        (plan(root.path(), "AA-central-authority", "AA").await, plan(root.path(), "BB-central-authority", "BB").await);
+    let dir = directory(&[&pa, &pb]);
+    let (a, b) = (start(pa, &dir).await, start(pb, &dir).await);
+    let case_file: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}/tests/data/stored-data-confidential.case.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap(),
+    )
+    .unwrap();
+    let to = "BB-central-authority";
+    let outbox = root.path().join("AA-central-authority/data/outbox").join(to);
+    let request = |i: usize| node::peers::RequestBody {
+        case: format!("m{i:06}"),
+        side: case::Side::Requested,
+        case_file: case_file.clone(),
+        emergency: false,
+    };
+    tokio::spawn(node::run_deliverer(a.peers.clone()));
+
+    // A burst: everything queued at once.
+    let t = Instant::now();
+    for i in 0..args.messages {
+        a.peers.enqueue(to, node::peers::REQUEST, &request(i)).unwrap();
+    }
+    let queueing = t.elapsed();
+    while a.peers.acknowledgements(to).len() < args.messages {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let burst = t.elapsed();
+    println!(
+        "burst: {} messages queued in {:.2} s, all acknowledged after {:.2} s: {:.0} messages/s",
+        args.messages,
+        queueing.as_secs_f64(),
+        burst.as_secs_f64(),
+        args.messages as f64 / burst.as_secs_f64()
+    );
+
+    // A steady load: latency from queueing to the verified acknowledgement.
+    let before = a.peers.acknowledgements(to).len();
+    let total = (args.rate * args.seconds) as usize;
+    let mut times = HashMap::new();
+    let t = Instant::now();
+    for i in 0..total {
+        let due = Duration::from_secs_f64(i as f64 / args.rate);
+        if let Some(wait) = due.checked_sub(t.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        a.peers.enqueue(to, node::peers::REQUEST, &request(args.messages + i)).unwrap();
+        queued(&outbox, &mut times);
+    }
+    while a.peers.acknowledgements(to).len() < before + total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = t.elapsed();
+    let mut lat: Vec<f64> = a.peers.acknowledgements(to)[before..]
+        .iter()
+        .filter_map(|ack| times.get(&ack.message).map(|q| (ack.verified_ms as f64 - (*q / 1_000_000) as f64) / 1000.0))
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "steady: {total} messages at {} /s over {:.1} s ({:.0} acknowledged/s); queued -> acknowledged: p50 {:.3} s, p99 {:.3} s, max {:.3} s ({} measured)",
+        args.rate,
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0),
+        lat.len()
+    );
+    println!(
+        "logs: A {} entries (commitments and case events), B {} entries (receipts, case events)",
+        a.log.size(),
+        b.log.size()
+    );
+}

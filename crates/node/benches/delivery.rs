@@ -6,6 +6,9 @@
 //! process, each serving HTTP on a real loopback socket, with A's deliverer running as in
 //! `custodia serve`.
 //!
+//! B acknowledges a message once it verified it, wrote it down and logged its receipt;
+//! it acts on it (opens the case) afterwards, in order: the burst reports both.
+//!
 //! Two runs: a burst (all `--messages` queued at once: messages per second), then a
 //! steady load (`--rate` messages per second for `--seconds`: latency from queueing to the
 //! verified acknowledgement, p50 / p99 / max).
@@ -167,6 +170,14 @@ async fn main() {
         queueing.as_secs_f64(),
         burst.as_secs_f64(),
         args.messages as f64 / burst.as_secs_f64()
+    );
+    b.peers.settled().await;
+    let acted = t.elapsed();
+    println!(
+        "       B acted on all of them (opened the {} cases) after {:.2} s: {:.0} cases/s",
+        args.messages,
+        acted.as_secs_f64(),
+        args.messages as f64 / acted.as_secs_f64()
     );
 
     // A steady load: latency from queueing to the verified acknowledgement.

@@ -381,6 +381,7 @@ pub struct Peers {
     verifier: EnvelopeVerifier,
     journal: Mutex<Journal>,
     checkpoints: Mutex<HashMap<String, BTreeMap<u64, Hash>>>,
+    last_checkpoint: Mutex<HashMap<String, (Vec<u8>, tlog::note::VerifierKey, tlog::checkpoint::Checkpoint)>>,
     checkpoints_file: PathBuf,
     refused_file: PathBuf,
     outbox: PathBuf,
@@ -509,6 +510,7 @@ impl Peers {
             verifier,
             journal: Mutex::new(journal),
             checkpoints: Mutex::new(checkpoints),
+            last_checkpoint: Mutex::new(HashMap::new()),
             checkpoints_file,
             refused_file: data.join("inbox-refused"),
             outbox,
@@ -586,10 +588,28 @@ impl Peers {
             .party(&env.sender)
             .and_then(|p| p.log.clone())
             .ok_or_else(|| Refusal::NoLogKey(env.sender.clone()))?;
-        let policy = TrustPolicy { log_key: Some(log_key), witnesses: Vec::new(), quorum: 0 };
         let entry = message_entry(&env.sender, &env.message, &salt);
-        let signed = proof.verify(&entry, &policy).map_err(|e| Refusal::BadProof(e.to_string()))?;
-        let cp = signed.checkpoint;
+        // The messages of one delivery share a checkpoint: its signature is verified once.
+        let known = {
+            let last = self.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner());
+            last.get(&env.sender)
+                .filter(|(note, key, _)| *note == proof.checkpoint && *key == log_key)
+                .map(|c| c.2.clone())
+        };
+        let cp = match known {
+            Some(cp) => cp,
+            None => {
+                let policy = TrustPolicy { log_key: Some(log_key.clone()), witnesses: Vec::new(), quorum: 0 };
+                let cp = policy.open(&proof.checkpoint).map_err(|e| Refusal::BadProof(e.to_string()))?.checkpoint;
+                self.last_checkpoint
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(env.sender.clone(), (proof.checkpoint.clone(), log_key, cp.clone()));
+                cp
+            }
+        };
+        tlog::merkle::verify_inclusion(&tlog::hash::leaf_hash(&entry), proof.index, cp.size, &proof.proof, &cp.root)
+            .map_err(|e| Refusal::BadProof(e.to_string()))?;
         let mut held = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
         let roots = held.entry(env.sender.clone()).or_default();
         match roots.get(&cp.size) {

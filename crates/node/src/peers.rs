@@ -113,6 +113,9 @@ pub struct Begun {
 
 type Key = (String, [u8; 16]);
 
+/// A sender's last checkpoint whose signature verified: the note, the key, what it says.
+type VerifiedCheckpoint = (Vec<u8>, tlog::note::VerifierKey, tlog::checkpoint::Checkpoint);
+
 /// A received message, as the journal knows it.
 #[derive(Debug, Clone)]
 struct Received {
@@ -381,7 +384,7 @@ pub struct Peers {
     verifier: EnvelopeVerifier,
     journal: Mutex<Journal>,
     checkpoints: Mutex<HashMap<String, BTreeMap<u64, Hash>>>,
-    last_checkpoint: Mutex<HashMap<String, (Vec<u8>, tlog::note::VerifierKey, tlog::checkpoint::Checkpoint)>>,
+    last_checkpoint: Mutex<HashMap<String, VerifiedCheckpoint>>,
     checkpoints_file: PathBuf,
     refused_file: PathBuf,
     outbox: PathBuf,

@@ -744,10 +744,14 @@ async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_lo
     // Late copies still in flight land now; they must change nothing.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     b.peers.settled().await;
-    let f = faults.lock().unwrap();
-    eprintln!("{rounds} rounds; proxy: {f:?}");
-    assert!(f.dropped > 0 && f.answer_lost > 0 && f.delayed > 0 && f.duplicated > 0 && f.replayed_late > 0, "{f:?}");
-    drop(f);
+    {
+        let f = faults.lock().unwrap();
+        eprintln!("{rounds} rounds; proxy: {f:?}");
+        assert!(
+            f.dropped > 0 && f.answer_lost > 0 && f.delayed > 0 && f.duplicated > 0 && f.replayed_late > 0,
+            "{f:?}"
+        );
+    }
     // Once each, in order: B opened exactly the N cases, in the order A queued them.
     let (cases, next) =
         b.cases.list(&who(Role::CentralAuthority), None, None, 1000, node::clock::today()).await.unwrap();

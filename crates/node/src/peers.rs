@@ -844,6 +844,11 @@ impl Peers {
 
     /// Queues a message to `to` (durably, in order), and wakes the deliverer.
     pub fn enqueue(&self, to: &str, message_type: &str, body: &impl Serialize) -> Result<(), PeersError> {
+        self.queue(to, message_type, body).map(|_| ())
+    }
+
+    /// [`Peers::enqueue`], returning the message's ID (hex).
+    pub fn queue(&self, to: &str, message_type: &str, body: &impl Serialize) -> Result<String, PeersError> {
         if self.directory().party(to).is_none() {
             return Err(PeersError::UnknownParty(to.into()));
         }
@@ -876,7 +881,7 @@ impl Peers {
             .map_err(|e| file_err(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
         self.wake.notify_one();
-        Ok(())
+        Ok(q.id)
     }
 
     /// Messages waiting, per destination.

@@ -269,7 +269,7 @@ pub const SALT_HEADER: &str = "custodia-commitment-salt";
 /// sender's log (C2SP tlog-proof, base64).
 pub const PROOF_HEADER: &str = "custodia-inclusion-proof";
 /// The most messages sent in one request, unless set otherwise.
-pub const DEFAULT_BATCH: usize = 128;
+pub const DEFAULT_BATCH: usize = 256;
 /// The acknowledgement: an envelope from the receiver back to the sender.
 pub const ACK: &str = "custodia/ack/v1";
 
@@ -1111,7 +1111,7 @@ impl Peers {
     /// written down. Stops at a destination's first failure (to keep the order) and
     /// returns how many were acknowledged. A message the receiver refuses for good (4xx
     /// other than 408/409/429) is moved to `outbox/DEST/refused/` with the reason beside it.
-    pub async fn deliver(&self, now: u64) -> usize {
+    pub async fn deliver(self: &Arc<Self>, now: u64) -> usize {
         let _one_at_a_time = self.delivering.lock().await;
         let mut delivered = 0;
         let Ok(dests) = std::fs::read_dir(&self.outbox) else { return 0 };
@@ -1147,6 +1147,7 @@ impl Peers {
                 }
             };
             let mut acked = Vec::new();
+            let mut recording: Option<tokio::task::JoinHandle<usize>> = None;
             let mut at = 0;
             'batches: while at < queued.len() {
                 // Up to the batch limit or 4 MiB a request, in order.
@@ -1175,8 +1176,16 @@ impl Peers {
                         Attempt::Failed => break 'batches,
                     }
                 }
-                delivered += self.record_acks(&dest.path(), std::mem::take(&mut acked));
+                // The acknowledgements are written down while the next batch travels.
+                if let Some(h) = recording.take() {
+                    delivered += h.await.unwrap_or(0);
+                }
+                let (me, dir, these) = (self.clone(), dest.path(), std::mem::take(&mut acked));
+                recording = Some(tokio::task::spawn_blocking(move || me.record_acks(&dir, these)));
                 at = end;
+            }
+            if let Some(h) = recording.take() {
+                delivered += h.await.unwrap_or(0);
             }
             delivered += self.record_acks(&dest.path(), acked);
         }

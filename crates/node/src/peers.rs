@@ -1,9 +1,14 @@
-//! Delivery between nodes: every message is a signed envelope (seal) from a key that the
-//! federation directory lists and that is valid; an outbox per destination delivers in
-//! order with retries and backoff, re-signing each attempt with a fresh time but the same
-//! message ID, so that the receiver, which remembers every ID it processed, sees each
-//! message exactly once. A message from an unknown or expired key, to another recipient,
-//! outside the allowed clock skew, or tampered with is refused with a reason.
+//! Delivery between nodes (docs/delivery.md): every message is a signed envelope (seal)
+//! from a key that the federation directory lists and that is valid, committed to the
+//! sender's log before it leaves and sent with the inclusion proof of that commitment.
+//! An outbox per destination delivers in order, in batches, with retries and backoff,
+//! re-signing each attempt with a fresh time but the same message ID; a message leaves the
+//! outbox only once the receiver's signed acknowledgement (naming the receipt it logged)
+//! verified and was written down. The receiver verifies envelope and proof, writes the
+//! message down, logs its receipt and acknowledges it; what it received before it only
+//! acknowledges again. A message from an unknown, revoked or expired key, to another
+//! recipient, outside the allowed clock skew, tampered with, without a proof that
+//! verifies, or from a log that forked is refused with a reason, recorded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;

@@ -29,7 +29,7 @@ enum Command {
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     // (other commands are added below this line, one variant each)
-    /// Keys: generate a party's signing key and age identity, show a public key file.
+    /// Keys: generate a party's signing key and age identity or a node's TLS certificate, show a public key file.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
     /// Evidence packages: seal files to age recipients, verify without keys, open.

@@ -384,6 +384,7 @@ pub fn app_full(
         )
         .route("/api/v1/evidence/{manifest}/{*name}", axum::routing::get(crate::evidence::download))
         .route("/api/v1/inbox", axum::routing::post(crate::inbox::receive))
+        .route("/api/v1/inbox/batch", axum::routing::post(crate::inbox::receive_batch))
         .route("/favicon.ico", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(crate::metrics::metrics))

@@ -157,6 +157,7 @@ impl Cases {
 
     /// The same service, sending what the other nodes must know through `peers`.
     pub fn with_peers(mut self, peers: Arc<crate::peers::Peers>) -> Cases {
+        peers.attach_log(self.log.clone());
         self.peers = Some(peers);
         self
     }
@@ -595,6 +596,28 @@ impl Cases {
             Side::Requested => case.provider.as_deref() == Some(sender),
             Side::Provider => false,
         })
+    }
+
+    /// The number of a case's last event (`None` when there is no such case): what the
+    /// inbox writes down before a message acts on the case.
+    pub async fn last_seq(&self, id: &str) -> Result<Option<u64>, Problem> {
+        let Ok(case_id) = CaseId::new(id) else { return Ok(None) };
+        Ok(self.store.load_case(&case_id).await.map_err(store_problem)?.map(|r| r.last_seq))
+    }
+
+    /// Whether case `id` has an event by `peer` after event `seq`: after a crash, whether
+    /// the message the inbox was acting on then had acted.
+    pub async fn peer_acted_since(&self, id: &str, seq: u64) -> Result<bool, Problem> {
+        let Ok(case_id) = CaseId::new(id) else { return Ok(false) };
+        for r in self.store.events(&case_id).await.map_err(store_problem)? {
+            if r.seq > seq
+                && Event::from_bytes(&r.bytes).map_err(|e| internal("reading a stored event", &e.to_string()))?.actor
+                    == Role::Peer
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// How many cases of each kind are in each state (for `/metrics`).

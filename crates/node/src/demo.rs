@@ -97,12 +97,53 @@ async fn deliver(nodes: &[&Node]) -> usize {
         for n in nodes {
             moved += n.peers.deliver(u64::try_from(clock::now().0).unwrap_or(0)).await;
         }
+        // Each receiver acts on what it took in (and queues its answers) before the next round.
+        for n in nodes {
+            n.peers.settled().await;
+        }
         total += moved;
         if moved == 0 {
             break;
         }
     }
     total
+}
+
+/// Shows how the last message from `from` to `to` travelled: its commitment in `from`'s
+/// log with the inclusion proof that went with it, and `to`'s signed acknowledgement
+/// naming the receipt in `to`'s log; checks both against the logs.
+fn show_delivery(s: &mut Story, from: &Node, to: &Node) -> Result<(), String> {
+    let ack = from.peers.acknowledgements(to.name).pop().ok_or("no acknowledgement")?;
+    let (Some(from_log), Some(to_log)) = (from.peers.log(), to.peers.log()) else { return Err("no log".into()) };
+    let ours = from_log.entries().map_err(|e| e.to_string())?;
+    let theirs = to_log.entries().map_err(|e| e.to_string())?;
+    let message = ours.get(ack.message_index as usize).ok_or("no commitment")?;
+    let store = tlog::storage::DirStorage::new(from_log.dir()).map_err(|e| e.to_string())?;
+    let key = tlog::note::VerifierKey::parse(&from.log_key).map_err(|e| e.to_string())?;
+    let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+    let (proof, entry) = tlog::client::prove(&store, &policy, ack.message_index).map_err(|e| e.to_string())?;
+    let cp = policy.open(&proof.checkpoint).map_err(|e| e.to_string())?.checkpoint;
+    s.say(format!(
+        "  delivery: {} committed the message at entry {} of its log ({}); inclusion proof: {} hashes up to its current checkpoint (size {}, root {})",
+        from.name,
+        ack.message_index,
+        String::from_utf8_lossy(message).trim().replace('\n', " "),
+        proof.proof.len(),
+        cp.size,
+        cp.root.to_base64()
+    ));
+    let id: Vec<u8> = (0..16).filter_map(|i| u8::from_str_radix(ack.message.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+    let id: [u8; 16] = id.try_into().map_err(|_| "message id")?;
+    let expected = crate::peers::receipt_entry(from.name, &id, message);
+    s.say(format!(
+        "  acknowledgement: signed by {}, message {}, receipt logged at entry {} of {}'s log",
+        to.name, ack.message, ack.receipt_index, to.name
+    ));
+    s.check(
+        "the message's inclusion proof verifies, and the signed acknowledgement names its receipt in the receiver's log",
+        entry == *message && theirs.get(ack.receipt_index as usize) == Some(&expected),
+    );
+    Ok(())
 }
 
 async fn state_of(n: &Node, role: Role, id: &str) -> String {
@@ -333,6 +374,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     run_cmd(&mut s, a, Role::PointOfContact, "pres-1", Command::Send, "sends the emergency preservation request")
         .await?;
     deliver(&all).await;
+    show_delivery(&mut s, a, b)?;
     let at_b = "AA-central-authority:pres-1";
     run_cmd(
         &mut s,
@@ -353,6 +395,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     )
     .await?;
     deliver(&all).await;
+    show_delivery(&mut s, b, p)?;
     let at_p = format!("BB-central-authority:{at_b}");
     run_cmd(&mut s, p, Role::ProviderLegal, &at_p, Command::ProviderAcknowledge, "acknowledges").await?;
     let short = p

@@ -226,6 +226,8 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         log.verifier_key
     );
     if let Some(peers) = cases.peers() {
+        // Messages taken in before a stop are acted on now, before any new one comes.
+        inbox::start_applier(cases.clone(), peers.clone());
         tokio::spawn(run_deliverer(peers));
     }
     // Secrecy ends on time: reveal what is due, every minute.

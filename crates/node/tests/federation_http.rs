@@ -14,7 +14,8 @@ use serde_json::Value;
 struct Running {
     cases: Arc<Cases>,
     peers: Arc<Peers>,
-    _dir: tempfile::TempDir,
+    log: Arc<node::transparency::Transparency>,
+    dir: tempfile::TempDir,
 }
 
 fn who(role: Role) -> Caller {
@@ -38,14 +39,20 @@ struct Planned {
     state: &'static str,
     dir: tempfile::TempDir,
     identity: seal::keys::SecretIdentity,
+    log_key: tlog::note::VerifierKey,
     port: u16,
 }
 
 fn plan(name: &'static str, role: PartyRole, state: &'static str) -> Planned {
     let dir = tempfile::tempdir().unwrap();
     let identity = node::peers::identity(&dir.path().join("data"), name, now().0 as u64).unwrap();
+    let log =
+        node::transparency::Transparency::open_or_create(&dir.path().join("data/log"), &format!("{name}.custodia"))
+            .unwrap();
+    let log_key = tlog::note::VerifierKey::parse(&log.verifier_key).unwrap();
+    drop(log);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    Planned { name, role, state, dir, identity, port }
+    Planned { name, role, state, dir, identity, log_key, port }
 }
 
 fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Accepted {
@@ -63,7 +70,7 @@ fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Acc
                 until: today.add_days(365),
             }],
             recipient: n.identity.public().recipient.clone(),
-            log: None,
+            log: Some((format!("{}.custodia", n.name), n.log_key.clone())),
             cosigner: None,
             witnesses: vec![],
         })
@@ -73,6 +80,13 @@ fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Acc
 }
 
 async fn start(p: Planned, dir: &federation::Accepted) -> Running {
+    let port = p.port;
+    start_at(p, dir, port).await
+}
+
+/// Starts the node listening on `port` (which may differ from the directory's endpoint,
+/// when a proxy stands between).
+async fn start_at(p: Planned, dir: &federation::Accepted, port: u16) -> Running {
     let base = p.dir.path().to_path_buf();
     let config =
         Config::example(p.name, p.role, p.state, &format!("127.0.0.1:{}", p.port)).validate(base.clone()).unwrap();
@@ -83,10 +97,32 @@ async fn start(p: Planned, dir: &federation::Accepted) -> Running {
     );
     let peers = Arc::new(Peers::new(p.name, p.identity, dir.clone(), &base.join("data")).unwrap());
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), p.name, [1; 32]).with_peers(peers.clone()));
-    let app = node::api::app_with(config, Some(log), Some(cases.clone()), None);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", p.port)).await.unwrap();
+    let app = node::api::app_with(config, Some(log.clone()), Some(cases.clone()), None);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Running { cases, peers, _dir: p.dir }
+    Running { cases, peers, log, dir: p.dir }
+}
+
+/// What a genuine sender attaches to `message`: its commitment appended to `from`'s log,
+/// and the salt and inclusion proof headers.
+fn commit(from: &Running, message: &seal::envelope::Message) -> (String, String) {
+    let salt = [7u8; 32];
+    let entry = node::peers::message_entry(from.peers.me(), message, &salt);
+    let index = from.log.append(vec![entry]).unwrap();
+    (hex(&salt), prove(from, index))
+}
+
+fn prove(from: &Running, index: u64) -> String {
+    use base64::Engine as _;
+    let store = tlog::storage::DirStorage::new(from.log.dir()).unwrap();
+    let key = tlog::note::VerifierKey::parse(&from.log.verifier_key).unwrap();
+    let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+    let (proof, _) = tlog::client::prove(&store, &policy, index).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(proof.to_text())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 async fn deliver_all(nodes: &[&Running]) {
@@ -94,6 +130,9 @@ async fn deliver_all(nodes: &[&Running]) {
         let mut moved = 0;
         for n in nodes {
             moved += n.peers.deliver(now().0 as u64).await;
+        }
+        for n in nodes {
+            n.peers.settled().await;
         }
         if moved == 0 {
             return;
@@ -207,10 +246,82 @@ async fn a_request_travels_and_every_answer_comes_back() {
     for n in [&a, &b, &c] {
         assert_eq!(n.peers.pending(), 0);
     }
+    // Every message was acknowledged, and each acknowledgement names the receipt in the
+    // receiver's log, itself bound to the commitment in the sender's log.
+    assert_eq!(check_acks(&a, &b), 1, "the request");
+    assert_eq!(check_acks(&b, &a), 3, "acknowledgement, answer, evidence");
+    assert_eq!(check_acks(&b, &c), 2, "the request and the ruling");
+    assert_eq!(check_acks(&c, &b), 3, "acknowledgement, objection, production");
 }
 
-#[tokio::test]
-async fn forged_replayed_tampered_and_misdirected_envelopes_are_refused() {
+/// Checks every acknowledgement `from` holds from `to` against both logs; returns how many.
+fn check_acks(from: &Running, to: &Running) -> usize {
+    let acks = from.peers.acknowledgements(to.peers.me());
+    let (ours, theirs) = (from.log.entries().unwrap(), to.log.entries().unwrap());
+    for a in &acks {
+        let message = &ours[a.message_index as usize];
+        assert!(message.starts_with(b"custodia/message/v1\n"), "{}", String::from_utf8_lossy(message));
+        let id: [u8; 16] = (0..16)
+            .map(|i| u8::from_str_radix(&a.message[2 * i..2 * i + 2], 16).unwrap())
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            theirs[a.receipt_index as usize],
+            node::peers::receipt_entry(from.peers.me(), &id, message),
+            "the receipt at {} in {}'s log",
+            a.receipt_index,
+            to.peers.me()
+        );
+    }
+    acks.len()
+}
+
+struct Inbox {
+    url: String,
+    client: reqwest::Client,
+}
+
+impl Inbox {
+    fn of(port: u16) -> Inbox {
+        Inbox { url: format!("http://127.0.0.1:{port}/api/v1/inbox"), client: reqwest::Client::new() }
+    }
+
+    /// Posts envelope bytes with the salt and proof headers, if given.
+    async fn post(&self, bytes: Vec<u8>, proof: Option<&(String, String)>) -> (u16, Value) {
+        let mut r = self.client.post(&self.url).body(bytes);
+        if let Some((salt, proof)) = proof {
+            r = r.header(node::peers::SALT_HEADER, salt).header(node::peers::PROOF_HEADER, proof);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap())
+    }
+}
+
+fn request_body(case: &str) -> Vec<u8> {
+    serde_json::to_vec(&node::peers::RequestBody {
+        case: case.into(),
+        side: Side::Requested,
+        case_file: file("stored-data-confidential"),
+        emergency: true,
+    })
+    .unwrap()
+}
+
+fn to_b(body: &[u8]) -> seal::envelope::Message {
+    seal::envelope::Message::new("BB-central-authority", node::peers::REQUEST, now().0 as u64, body.to_vec()).unwrap()
+}
+
+fn seal_as(who: &seal::keys::SecretIdentity, m: seal::envelope::Message) -> Vec<u8> {
+    seal::envelope::Envelope::seal(who, m).unwrap().bytes().to_vec()
+}
+
+fn codes(n: &Running) -> Vec<String> {
+    n.peers.refusals().iter().map(|r| r["code"].as_str().unwrap().to_string()).collect()
+}
+
+async fn two_nodes() -> (Running, Running, seal::keys::SecretIdentity, u16) {
     let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
     let (pa, pb) = (
         plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
@@ -219,27 +330,15 @@ async fn forged_replayed_tampered_and_misdirected_envelopes_are_refused() {
     let dir = directory(&[&pa, &pb], &fed_key);
     let a_identity = seal::keys::SecretIdentity::parse(&pa.identity.secret_file()).unwrap();
     let b_port = pb.port;
-    let (_a, b) = (start(pa, &dir).await, start(pb, &dir).await);
-    let url = format!("http://127.0.0.1:{b_port}/api/v1/inbox");
-    let client = reqwest::Client::new();
-    let post = |bytes: Vec<u8>| {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let r = client.post(url).body(bytes).send().await.unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        }
-    };
-    let body = serde_json::to_vec(&node::peers::RequestBody {
-        case: "e1".into(),
-        side: Side::Requested,
-        case_file: file("stored-data-confidential"),
-        emergency: true,
-    })
-    .unwrap();
-    let message = || {
-        seal::envelope::Message::new("BB-central-authority", node::peers::REQUEST, now().0 as u64, body.clone())
-            .unwrap()
-    };
+    let (a, b) = (start(pa, &dir).await, start(pb, &dir).await);
+    (a, b, a_identity, b_port)
+}
+
+#[tokio::test]
+async fn forged_replayed_tampered_and_misdirected_envelopes_are_refused() {
+    let (a, b, a_identity, b_port) = two_nodes().await;
+    let inbox = Inbox::of(b_port);
+    let body = request_body("e1");
     // A forged emergency request: a police mailbox's key that no directory lists.
     let now_s = now().0 as u64;
     let mailbox = seal::keys::SecretIdentity::generate(
@@ -248,36 +347,48 @@ async fn forged_replayed_tampered_and_misdirected_envelopes_are_refused() {
         now_s - 60,
     )
     .unwrap();
-    let forged = seal::envelope::Envelope::seal(&mailbox, message()).unwrap();
-    let (s, t) = post(forged.bytes().to_vec()).await;
+    let forged = to_b(&body);
+    let proof = commit(&a, &forged);
+    let (s, t) = inbox.post(seal_as(&mailbox, forged), Some(&proof)).await;
     assert_eq!(s, 403, "{t}");
-    assert!(t.contains("unknown key AA-police"), "{t}");
+    assert!(t["detail"].as_str().unwrap().contains("unknown key AA-police"), "{t}");
     assert!(
         b.cases.get(&who(Role::CentralAuthority), "AA-police:e1", node::clock::today()).await.is_err(),
         "nothing was opened"
     );
+    let recorded = b.peers.refusals();
+    assert_eq!(recorded.last().unwrap()["sender"], "AA-police", "{recorded:?}");
+    assert!(recorded.last().unwrap()["reason"].as_str().unwrap().contains("unknown key"), "{recorded:?}");
     // Tampered: one byte of the body flipped.
-    let good = seal::envelope::Envelope::seal(&a_identity, message()).unwrap();
-    let mut bad = good.bytes().to_vec();
+    let genuine = to_b(&body);
+    let proof = commit(&a, &genuine);
+    let good = seal_as(&a_identity, genuine);
+    let mut bad = good.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 1;
-    let (s, t) = post(bad).await;
+    let (s, t) = inbox.post(bad, Some(&proof)).await;
     assert!(s == 403 || s == 400, "{s} {t}");
-    // The genuine one is accepted once; replayed, it changes nothing.
-    let (s, t) = post(good.bytes().to_vec()).await;
-    assert_eq!(s, 200, "{t}");
-    let (s, t) = post(good.bytes().to_vec()).await;
-    assert_eq!((s, t.contains("duplicate")), (200, true), "{t}");
+    // The genuine one is accepted once, with a signed acknowledgement naming the receipt
+    // in B's log; replayed, it changes nothing and the same receipt is acknowledged again.
+    let (s, t) = inbox.post(good.clone(), Some(&proof)).await;
+    assert_eq!((s, t["status"].as_str()), (200, Some("accepted")), "{t}");
+    let receipt = t["receipt_index"].as_u64().unwrap();
+    let (s, t) = inbox.post(good.clone(), Some(&proof)).await;
+    assert_eq!((s, t["status"].as_str(), t["receipt_index"].as_u64()), (200, Some("duplicate"), Some(receipt)), "{t}");
+    let receipts = b.log.entries().unwrap().iter().filter(|e| e.starts_with(b"custodia/receipt/v1\n")).count();
+    assert_eq!(receipts, 1, "one receipt logged");
     // Addressed to another node.
     let other =
         seal::envelope::Message::new("CC-central-authority", node::peers::REQUEST, now().0 as u64, body.clone())
             .unwrap();
-    let (s, t) = post(seal::envelope::Envelope::seal(&a_identity, other).unwrap().bytes().to_vec()).await;
+    let proof = commit(&a, &other);
+    let (s, t) = inbox.post(seal_as(&a_identity, other), Some(&proof)).await;
     assert_eq!(s, 403, "{t}");
     // Outside the allowed clock skew (an hour old).
-    let mut old = message();
+    let mut old = to_b(&body);
     old.created -= 3600;
-    let (s, t) = post(seal::envelope::Envelope::seal(&a_identity, old).unwrap().bytes().to_vec()).await;
+    let proof = commit(&a, &old);
+    let (s, t) = inbox.post(seal_as(&a_identity, old), Some(&proof)).await;
     assert_eq!(s, 403, "{t}");
     // A command on a case that A is not a party to.
     b.cases
@@ -297,7 +408,369 @@ async fn forged_replayed_tampered_and_misdirected_envelopes_are_refused() {
     })
     .unwrap();
     let m = seal::envelope::Message::new("BB-central-authority", node::peers::COMMAND, now().0 as u64, cmd).unwrap();
-    let (s, t) = post(seal::envelope::Envelope::seal(&a_identity, m).unwrap().bytes().to_vec()).await;
+    let proof = commit(&a, &m);
+    let (s, t) = inbox.post(seal_as(&a_identity, m), Some(&proof)).await;
     assert_eq!(s, 403, "{t}");
-    assert!(t.contains("not a party"), "{t}");
+    assert!(t["detail"].as_str().unwrap().contains("not a party"), "{t}");
+    assert_eq!(codes(&b), ["envelope-refused"; 4], "unknown key, tampered, misdirected, too old");
+}
+
+#[tokio::test]
+async fn an_expired_or_revoked_key_is_refused() {
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    // The directory ended the validity of A's key the day before yesterday: revoked.
+    let mut dir = directory(&[&pa, &pb], &fed_key).directory;
+    let today = node::clock::today();
+    dir.parties[0].keys[0].from = today.add_days(-30);
+    dir.parties[0].keys[0].until = today.add_days(-2);
+    let dir =
+        federation::verify(&federation::sign(&dir, &[&fed_key]).unwrap(), &[fed_key.verifier()], 1, None).unwrap();
+    let a_identity = seal::keys::SecretIdentity::parse(&pa.identity.secret_file()).unwrap();
+    let b_port = pb.port;
+    let (a, b) = (start(pa, &dir).await, start(pb, &dir).await);
+    let m = to_b(&request_body("r1"));
+    let proof = commit(&a, &m);
+    let (s, t) = Inbox::of(b_port).post(seal_as(&a_identity, m), Some(&proof)).await;
+    assert_eq!(s, 403, "{t}");
+    assert!(t["detail"].as_str().unwrap().contains("expired"), "{t}");
+    assert!(b.cases.get(&who(Role::CentralAuthority), "AA-central-authority:r1", today).await.is_err());
+    assert_eq!(codes(&b), ["envelope-refused"]);
+}
+
+#[tokio::test]
+async fn a_message_without_a_valid_inclusion_proof_is_refused() {
+    use base64::Engine as _;
+    let (a, b, a_identity, b_port) = two_nodes().await;
+    let inbox = Inbox::of(b_port);
+    let opened = |id: &'static str| {
+        let b = &b;
+        async move {
+            b.cases
+                .get(&who(Role::CentralAuthority), &format!("AA-central-authority:{id}"), node::clock::today())
+                .await
+                .is_ok()
+        }
+    };
+    // No proof at all.
+    let m = to_b(&request_body("p1"));
+    let (s, t) = inbox.post(seal_as(&a_identity, m), None).await;
+    assert_eq!((s, t["type"].as_str().unwrap().ends_with("no-proof")), (400, true), "{t}");
+    // The proof of another message.
+    let (m1, m2) = (to_b(&request_body("p2")), to_b(&request_body("p3")));
+    let proof = commit(&a, &m1);
+    let (s, t) = inbox.post(seal_as(&a_identity, m2), Some(&proof)).await;
+    assert_eq!(s, 403, "{t}");
+    assert!(t["detail"].as_str().unwrap().contains("does not verify"), "{t}");
+    // A checkpoint signed by a key that is not A's log key.
+    let m = to_b(&request_body("p4"));
+    let (salt, genuine) = commit(&a, &m);
+    let text = base64::engine::general_purpose::STANDARD.decode(&genuine).unwrap();
+    let parsed = tlog::client::TlogProof::parse(&text).unwrap();
+    let cp =
+        tlog::checkpoint::Checkpoint::from_text(&tlog::note::Note::parse(&parsed.checkpoint).unwrap().text).unwrap();
+    let impostor = tlog::note::SignerKey::generate(&cp.origin, tlog::note::KeyKind::Ed25519).unwrap();
+    let forged = tlog::client::TlogProof { checkpoint: cp.sign(&impostor).unwrap().to_bytes(), ..parsed };
+    let forged = (salt.clone(), base64::engine::general_purpose::STANDARD.encode(forged.to_text()));
+    let (s, t) = inbox.post(seal_as(&a_identity, m.clone()), Some(&forged)).await;
+    assert_eq!(s, 403, "{t}");
+    assert!(!opened("p4").await);
+    // The genuine proof goes through.
+    let (s, t) = inbox.post(seal_as(&a_identity, m), Some(&(salt, genuine))).await;
+    assert_eq!(s, 200, "{t}");
+    b.peers.settled().await;
+    assert!(opened("p4").await);
+    // A forked log: A signs another tree of a size B already holds a root for.
+    let held = a.log.size();
+    let m = to_b(&request_body("p5"));
+    let salt = [9u8; 32];
+    let entry = node::peers::message_entry("AA-central-authority", &m, &salt);
+    let mut fork = tlog::merkle::MemoryTree::new();
+    for e in &a.log.entries().unwrap()[..held as usize - 1] {
+        fork.push_entry(e);
+    }
+    fork.push_entry(&entry);
+    let key = tlog::note::SignerKey::parse(
+        std::fs::read_to_string(a.dir.path().join("data/log").join(tlog::client::KEY_FILE)).unwrap().trim(),
+    )
+    .unwrap();
+    let forked_cp = tlog::checkpoint::Checkpoint::new("AA-central-authority.custodia", held, fork.root());
+    let proof = tlog::client::TlogProof {
+        extra: None,
+        index: held - 1,
+        proof: tlog::merkle::inclusion_proof(&fork, held - 1, held).unwrap(),
+        checkpoint: forked_cp.sign(&key).unwrap().to_bytes(),
+    };
+    let proof = (hex(&salt), base64::engine::general_purpose::STANDARD.encode(proof.to_text()));
+    let (s, t) = inbox.post(seal_as(&a_identity, m), Some(&proof)).await;
+    assert_eq!(s, 403, "{t}");
+    assert!(t["detail"].as_str().unwrap().contains("forked log"), "{t}");
+    assert!(!opened("p5").await);
+    assert_eq!(codes(&b), ["no-proof", "bad-proof", "bad-proof", "forked-log"]);
+    let fork_record = &b.peers.refusals()[3];
+    assert!(fork_record["reason"].as_str().unwrap().contains(&format!("for size {held}")), "{fork_record}");
+}
+
+/// A stand-in for B that answers every delivery with `answer`.
+async fn fake_receiver(port: u16, answer: Arc<std::sync::Mutex<Value>>) {
+    let app = axum::Router::new().route(
+        "/api/v1/inbox/batch",
+        axum::routing::post(move || {
+            let answer = answer.clone();
+            async move { axum::Json(answer.lock().unwrap().clone()) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}
+
+#[tokio::test]
+async fn a_forged_or_absent_acknowledgement_leaves_the_message_pending() {
+    use base64::Engine as _;
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (b_port, b_identity) = (pb.port, seal::keys::SecretIdentity::parse(&pb.identity.secret_file()).unwrap());
+    let a = start(pa, &dir).await;
+    let answer = Arc::new(std::sync::Mutex::new(serde_json::json!({ "results": [{ "status": 200 }] })));
+    fake_receiver(b_port, answer.clone()).await;
+    a.peers.enqueue("BB-central-authority", node::peers::REQUEST, &serde_json::json!({ "case": "q" })).unwrap();
+    let deliver = || a.peers.deliver(now().0 as u64);
+    // Absent.
+    assert_eq!(deliver().await, 0);
+    assert_eq!(a.peers.pending(), 1);
+    // Signed by a key the directory does not list, under B's name.
+    let now_s = now().0 as u64;
+    let mallory = seal::keys::SecretIdentity::generate(
+        "BB-central-authority",
+        seal::keys::Validity::new(now_s - 60, now_s + 3600).unwrap(),
+        now_s - 60,
+    )
+    .unwrap();
+    let queued = std::fs::read_dir(a.dir.path().join("data/outbox/BB-central-authority"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "msg"))
+        .unwrap();
+    let q: Value = serde_json::from_slice(&std::fs::read(queued.path()).unwrap()).unwrap();
+    let id: [u8; 16] = (0..16)
+        .map(|i| u8::from_str_radix(&q["id"].as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let ack = |signer: &seal::keys::SecretIdentity, message: &[u8; 16], kind: &str| {
+        let body = serde_json::to_vec(&node::peers::AckBody { message: hex(message), receipt_index: 3 }).unwrap();
+        let m = seal::envelope::Message::new("AA-central-authority", kind, now().0 as u64, body).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(seal_as(signer, m))
+    };
+    let results = |ack: String| serde_json::json!({ "results": [{ "status": 200, "ack": ack }] });
+    *answer.lock().unwrap() = results(ack(&mallory, &id, node::peers::ACK));
+    assert_eq!(deliver().await, 0);
+    // Signed by B, but for another message, or not an acknowledgement.
+    *answer.lock().unwrap() = results(ack(&b_identity, &[0; 16], node::peers::ACK));
+    assert_eq!(deliver().await, 0);
+    *answer.lock().unwrap() = results(ack(&b_identity, &id, node::peers::COMMAND));
+    assert_eq!(deliver().await, 0);
+    assert_eq!(a.peers.pending(), 1);
+    assert!(a.peers.acknowledgements("BB-central-authority").is_empty());
+    // B's genuine acknowledgement: recorded, and only then the message leaves the outbox.
+    *answer.lock().unwrap() = results(ack(&b_identity, &id, node::peers::ACK));
+    assert_eq!(deliver().await, 1);
+    assert_eq!(a.peers.pending(), 0);
+    let acks = a.peers.acknowledgements("BB-central-authority");
+    assert_eq!((acks.len(), acks[0].receipt_index, acks[0].message.as_str()), (1, 3, hex(&id).as_str()));
+}
+
+/// A small deterministic generator (splitmix64), so that a failure reproduces from its seed.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Reads one HTTP/1.1 message (headers and a `content-length` body) from `s`; `None` at
+/// the end of the stream.
+async fn read_http(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.ok()?;
+    buf.extend(body);
+    Some(buf)
+}
+
+/// Sends one request to `upstream` on a new connection and reads the answer.
+async fn forward(upstream: u16, request: &[u8]) -> Option<Vec<u8>> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut up = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await.ok()?;
+    up.write_all(request).await.ok()?;
+    read_http(&mut up).await
+}
+
+/// What the proxy did, for the test's report.
+#[derive(Debug, Default)]
+struct Faults {
+    dropped: usize,
+    answer_lost: usize,
+    delayed: usize,
+    duplicated: usize,
+    replayed_late: usize,
+    passed: usize,
+}
+
+/// A proxy on `listen` in front of `upstream` that, per request, at random (seeded):
+/// closes the connection without forwarding, forwards but loses the answer, answers
+/// late, forwards twice, or keeps a copy that it sends again later, after newer requests.
+async fn chaos_proxy(listen: u16, upstream: u16, seed: u64, faults: Arc<std::sync::Mutex<Faults>>) {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
+    let rng = Arc::new(std::sync::Mutex::new(Rng(seed)));
+    let stash: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { continue };
+            let (rng, stash, faults) = (rng.clone(), stash.clone(), faults.clone());
+            tokio::spawn(async move {
+                while let Some(request) = read_http(&mut client).await {
+                    let (roll, delay) = {
+                        let mut r = rng.lock().unwrap();
+                        (r.below(100), r.below(400))
+                    };
+                    // An old copy kept earlier arrives now, out of order.
+                    let late = {
+                        let mut st = stash.lock().unwrap();
+                        if !st.is_empty() && roll % 3 == 0 { Some(st.remove(0)) } else { None }
+                    };
+                    if let Some(old) = late {
+                        faults.lock().unwrap().replayed_late += 1;
+                        let _ = forward(upstream, &old).await;
+                    }
+                    match roll {
+                        0..12 => {
+                            faults.lock().unwrap().dropped += 1;
+                            return; // closed without forwarding
+                        }
+                        12..24 => {
+                            faults.lock().unwrap().answer_lost += 1;
+                            let _ = forward(upstream, &request).await;
+                            return; // processed, but the answer never comes back
+                        }
+                        24..36 => {
+                            faults.lock().unwrap().delayed += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                        }
+                        36..48 => {
+                            faults.lock().unwrap().duplicated += 1;
+                            let twice = request.clone();
+                            tokio::spawn(async move { forward(upstream, &twice).await });
+                        }
+                        48..58 => stash.lock().unwrap().push(request.clone()),
+                        _ => faults.lock().unwrap().passed += 1,
+                    }
+                    let Some(answer) = forward(upstream, &request).await else { return };
+                    if client.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_logs_agree() {
+    let seed = std::env::var("CUSTODIA_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0008);
+    eprintln!("fault seed {seed} (set CUSTODIA_FAULT_SEED to replay another)");
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    // B's endpoint in the directory is the proxy; B itself listens elsewhere.
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (proxy_port, real_port) =
+        (pb.port, std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let (a, b) = (start(pa, &dir).await, start_at(pb, &dir, real_port).await);
+    let faults = Arc::new(std::sync::Mutex::new(Faults::default()));
+    chaos_proxy(proxy_port, real_port, seed, faults.clone()).await;
+    // Small batches, so that many requests cross the proxy.
+    a.peers.set_batch_limit(2);
+    const N: usize = 60;
+    for i in 0..N {
+        let body = node::peers::RequestBody {
+            case: format!("m{i:03}"),
+            side: Side::Requested,
+            case_file: file("stored-data-confidential"),
+            emergency: false,
+        };
+        a.peers.enqueue("BB-central-authority", node::peers::REQUEST, &body).unwrap();
+    }
+    let mut rounds = 0;
+    while a.peers.pending() > 0 {
+        rounds += 1;
+        assert!(rounds < 500, "still {} pending after {rounds} rounds", a.peers.pending());
+        a.peers.deliver(now().0 as u64).await;
+    }
+    // Late copies still in flight land now; they must change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    b.peers.settled().await;
+    {
+        let f = faults.lock().unwrap();
+        eprintln!("{rounds} rounds; proxy: {f:?}");
+        assert!(
+            f.dropped > 0 && f.answer_lost > 0 && f.delayed > 0 && f.duplicated > 0 && f.replayed_late > 0,
+            "{f:?}"
+        );
+    }
+    // Once each, in order: B opened exactly the N cases, in the order A queued them.
+    let (cases, next) =
+        b.cases.list(&who(Role::CentralAuthority), None, None, 1000, node::clock::today()).await.unwrap();
+    assert!(next.is_none());
+    let ids: Vec<String> = cases.iter().map(|c| c.case["id"].as_str().unwrap().to_string()).collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("AA-central-authority:m{i:03}")).collect();
+    assert_eq!(ids, expected);
+    // One receipt per message in B's log, acknowledged in order, each bound to A's commitment.
+    let receipts = b.log.entries().unwrap().iter().filter(|e| e.starts_with(b"custodia/receipt/v1\n")).count();
+    assert_eq!(receipts, N);
+    assert_eq!(check_acks(&a, &b), N);
+    let acks = a.peers.acknowledgements("BB-central-authority");
+    assert!(acks.windows(2).all(|w| w[0].receipt_index < w[1].receipt_index), "acknowledged in order");
+    // Both logs verify, tile by tile, under their signed checkpoints.
+    for n in [&a, &b] {
+        let store = tlog::storage::DirStorage::new(n.log.dir()).unwrap();
+        let key = tlog::note::VerifierKey::parse(&n.log.verifier_key).unwrap();
+        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+        let v = tlog::client::verify_log(&store, &policy, None).unwrap();
+        assert_eq!(v.checkpoint.size, n.log.size());
+    }
 }

@@ -1,0 +1,256 @@
+//! Two real `custodia serve` processes, the sender's outbox full: the sender (in one run)
+//! or the receiver (in another) is killed with SIGKILL in the middle of the delivery (and
+//! of the receiver acting on what it received) and started again. Every message arrives exactly once, in order: the receiver opened each
+//! case once, in the order queued, logged one receipt each, and the sender holds one
+//! acknowledgement per message that names it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SENDER: &str = "AA-central-authority";
+const RECEIVER: &str = "BB-central-authority";
+const N: usize = 80;
+
+struct Federation {
+    _root: tempfile::TempDir,
+    dirs: [PathBuf; 2],
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Two nodes in a signed directory, each with its configuration, identity and log, and
+/// the sender's outbox holding `N` requests to the receiver.
+fn federation() -> Federation {
+    let root = tempfile::tempdir().unwrap();
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let plan = [(SENDER, node::PartyRole::CentralAuthority, "AA"), (RECEIVER, node::PartyRole::CentralAuthority, "BB")];
+    let today = node::clock::today();
+    let mut parties = Vec::new();
+    let mut identities = Vec::new();
+    let mut dirs = Vec::new();
+    for (name, role, state) in plan {
+        let dir = root.path().join(name);
+        let data = dir.join("data");
+        let identity = node::peers::identity(&data, name, now()).unwrap();
+        let log =
+            node::transparency::Transparency::open_or_create(&data.join("log"), &format!("{name}.custodia")).unwrap();
+        let log_key = tlog::note::VerifierKey::parse(&log.verifier_key).unwrap();
+        drop(log);
+        let port = free_port();
+        let mut config = node::Config::example(name, role, state, &format!("127.0.0.1:{port}"));
+        config.federation = Some(node::config::FederationSection {
+            directory: "../directory.note".into(),
+            keys: vec![fed_key.verifier().to_string()],
+            threshold: 1,
+        });
+        std::fs::write(dir.join("node.toml"), config.to_toml()).unwrap();
+        std::fs::write(dir.join("profiles.json"), node::DEFAULT_PROFILES).unwrap();
+        parties.push(federation::Party {
+            name: name.into(),
+            state: treaty::StateCode::parse(state).unwrap(),
+            role,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            keys: vec![federation::PartyKey {
+                key: tlog::note::VerifierKey::parse(&identity.verifier().to_string()).unwrap(),
+                from: today.add_days(-1),
+                until: today.add_days(365),
+            }],
+            recipient: identity.public().recipient.clone(),
+            log: Some((format!("{name}.custodia"), log_key)),
+            cosigner: None,
+            witnesses: vec![],
+        });
+        identities.push(identity);
+        dirs.push(dir);
+    }
+    let directory = federation::Directory { federation: "test.custodia".into(), version: 1, previous: None, parties };
+    let note = federation::sign(&directory, &[&fed_key]).unwrap();
+    std::fs::write(root.path().join("directory.note"), &note).unwrap();
+    let accepted = federation::verify(&note, &[fed_key.verifier()], 1, None).unwrap();
+    let sender = node::peers::Peers::new(SENDER, identities.remove(0), accepted, &dirs[0].join("data")).unwrap();
+    let case_file: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}/../node/tests/data/stored-data-confidential.case.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap(),
+    )
+    .unwrap();
+    for i in 0..N {
+        let body = node::peers::RequestBody {
+            case: format!("m{i:03}"),
+            side: case::Side::Requested,
+            case_file: case_file.clone(),
+            emergency: false,
+        };
+        sender.enqueue(RECEIVER, node::peers::REQUEST, &body).unwrap();
+    }
+    let dirs = [dirs.remove(0), dirs.remove(0)];
+    Federation { _root: root, dirs }
+}
+
+fn serve(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_custodia"))
+        .args(["serve", "--config"])
+        .arg(dir.join("node.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Messages the receiver has acted on (its journal's `applied` lines).
+fn received(receiver: &Path) -> usize {
+    std::fs::read_to_string(receiver.join("data/inbox-journal"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"op\":\"applied\""))
+        .count()
+}
+
+/// Messages the receiver has taken in (written down, receipt not necessarily logged).
+fn taken(receiver: &Path) -> usize {
+    std::fs::read_to_string(receiver.join("data/inbox-journal"))
+        .unwrap_or_default()
+        .matches("\"op\":\"received\"")
+        .count()
+}
+
+/// Whether the receiver is in the middle of acting on a message (begun, not yet done).
+fn acting(receiver: &Path) -> bool {
+    let journal = std::fs::read_to_string(receiver.join("data/inbox-journal")).unwrap_or_default();
+    let begun = journal.matches("\"op\":\"begin\"").count();
+    begun > journal.matches("\"op\":\"applied\"").count() + journal.matches("\"op\":\"abort\"").count()
+}
+
+fn pending(sender: &Path) -> usize {
+    std::fs::read_dir(sender.join("data/outbox").join(RECEIVER))
+        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "msg")).count())
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Kills `which` (0: sender, 1: receiver) with SIGKILL and starts it again; then checks
+/// that every message arrived exactly once, in order. The sender is killed once the
+/// receiver took the messages in but before the sender wrote the acknowledgements down
+/// (so it sends them all again); the receiver three times while it acts on them (a
+/// quarter, a half, three quarters through, and a few milliseconds more, the last time in
+/// the middle of acting on one).
+fn killed_mid_delivery(which: usize) {
+    let f = federation();
+    let [sender, receiver] = &f.dirs;
+    let mut nodes = [serve(sender), serve(receiver)];
+    let mut at_kill = Vec::new();
+    if which == 0 {
+        wait_until("the receiver to take the messages in", Duration::from_secs(120), || taken(receiver) > 0);
+        nodes[0].kill().unwrap(); // SIGKILL
+        nodes[0].wait().unwrap();
+        assert_eq!(pending(sender), N, "the sender was killed after it wrote the acknowledgements down");
+        at_kill.push(taken(receiver));
+        nodes[0] = serve(sender);
+    } else {
+        for (part, delay_ms) in [(N / 4, 7), (N / 2, 19), (3 * N / 4, 37)] {
+            wait_until("messages to be acted on", Duration::from_secs(120), || received(receiver) >= part);
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            if part == 3 * N / 4 {
+                wait_until("the receiver to act on a message", Duration::from_secs(60), || acting(receiver));
+            }
+            nodes[1].kill().unwrap(); // SIGKILL
+            nodes[1].wait().unwrap();
+            at_kill.push(received(receiver));
+            nodes[1] = serve(receiver);
+        }
+        assert!(at_kill[2] < N, "the last kill came after the receiver acted on everything: make N larger");
+    }
+    wait_until("the outbox to empty", Duration::from_secs(180), || pending(sender) == 0);
+    wait_until("the receiver to act on every message", Duration::from_secs(180), || received(receiver) == N);
+    for mut n in nodes {
+        n.kill().unwrap();
+        n.wait().unwrap();
+    }
+    let journal = std::fs::read_to_string(receiver.join("data/inbox-journal")).unwrap();
+    eprintln!(
+        "killed {} at {at_kill:?} messages; the receiver's journal: {} received, {} begun, {} applied",
+        ["the sender", "the receiver"][which],
+        journal.matches("\"op\":\"received\"").count(),
+        journal.matches("\"op\":\"begin\"").count(),
+        journal.matches("\"op\":\"applied\"").count()
+    );
+    check_exactly_once_in_order(sender, receiver);
+}
+
+fn check_exactly_once_in_order(sender: &Path, receiver: &Path) {
+    // The receiver opened each case once, in the order queued.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ids: Vec<String> = runtime.block_on(async {
+        let db =
+            store::SqliteStore::open(receiver.join("data/custodia.db"), store::SqliteOptions::default()).await.unwrap();
+        let filter = store::CaseFilter { node: Some(RECEIVER.into()), kind: None, state: None };
+        let page = store::Store::list_cases(&db, &filter, None, store::MAX_PAGE).await.unwrap();
+        page.items.iter().map(|c| c.id.as_str().to_string()).collect()
+    });
+    let expected: Vec<String> = (0..N).map(|i| format!("{SENDER}:m{i:03}")).collect();
+    assert_eq!(ids, expected);
+    // Both logs verify; the receiver's holds one receipt per message, and each of the
+    // sender's acknowledgements names the receipt of its message's commitment.
+    let mut entries = Vec::new();
+    for dir in [sender, receiver] {
+        let log = dir.join("data/log");
+        let fetch = tlog::storage::DirStorage::new(&log).unwrap();
+        let key = std::fs::read_to_string(log.join(tlog::client::VKEY_FILE)).unwrap();
+        let key = tlog::note::VerifierKey::parse(key.trim()).unwrap();
+        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+        let v = tlog::client::verify_log(&fetch, &policy, None).unwrap();
+        let mut all = Vec::new();
+        for b in 0..v.checkpoint.size.div_ceil(tlog::tile::TILE_WIDTH) {
+            let path = tlog::tile::bundle_for(b, v.checkpoint.size).unwrap();
+            let data = tlog::tiles::fetch_tile(&fetch, &path).unwrap().unwrap();
+            all.extend(tlog::tile::parse_bundle(Some(&path), &data).unwrap().into_iter().map(<[u8]>::to_vec));
+        }
+        entries.push(all);
+    }
+    let receipts = entries[1].iter().filter(|e| e.starts_with(b"custodia/receipt/v1\n")).count();
+    assert_eq!(receipts, N, "one receipt per message");
+    let text = std::fs::read_to_string(sender.join("data/outbox").join(RECEIVER).join("acks")).unwrap();
+    let mut by_message = std::collections::BTreeMap::new();
+    let mut order = Vec::new();
+    for line in text.lines() {
+        let a: node::peers::AckRecord = serde_json::from_str(line).unwrap();
+        let id: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&a.message[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let message = &entries[0][a.message_index as usize];
+        assert_eq!(
+            entries[1][a.receipt_index as usize],
+            node::peers::receipt_entry(SENDER, &id.try_into().unwrap(), message)
+        );
+        // An acknowledgement recorded twice (the sender died before dropping the message)
+        // names the same receipt.
+        if let Some(before) = by_message.insert(a.message.clone(), a.receipt_index) {
+            assert_eq!(before, a.receipt_index);
+        } else {
+            order.push(a.receipt_index);
+        }
+    }
+    assert_eq!(by_message.len(), N, "one acknowledgement per message");
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "acknowledged in order");
+}
+
+#[test]
+fn the_sender_killed_mid_delivery_catches_up_with_nothing_lost_or_doubled() {
+    killed_mid_delivery(0);
+}
+
+#[test]
+fn the_receiver_killed_mid_delivery_catches_up_with_nothing_lost_or_doubled() {
+    killed_mid_delivery(1);
+}

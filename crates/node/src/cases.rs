@@ -657,3 +657,77 @@ impl Cases {
         Ok((out, page.next.map(|c| c.as_str().to_string())))
     }
 }
+
+// ---------------- For the role pages (`roles`): one pass over the node's cases ----------------
+
+/// One case as the role pages and their statistics see it: its snapshot without the case
+/// file, and its events' kinds and times (with the body of the few kinds that statistics
+/// count: `created`, decisions, rulings).
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The case (its `case_file` emptied: no personal data leaves this pass).
+    pub case: Case,
+    /// Its events, in order.
+    pub events: Vec<ScannedEvent>,
+}
+
+/// One event of a [`Scanned`] case.
+#[derive(Debug, Clone)]
+pub struct ScannedEvent {
+    /// Its kind (`created`, `decided`...).
+    pub kind: String,
+    /// When it happened (seconds since the epoch, UTC).
+    pub at: i64,
+    /// The event's JSON for `created`, `decided`, `answer_recorded`,
+    /// `consultation_concluded`, `review_decided` and `objection_decided`; else null.
+    pub body: Value,
+}
+
+/// The event kinds whose body a scan keeps.
+const SCANNED_BODIES: &[&str] =
+    &["created", "decided", "answer_recorded", "consultation_concluded", "review_decided", "objection_decided"];
+
+impl Cases {
+    /// Every case of this node with its events' metadata, for the role pages' queues and
+    /// statistics. Whoever shows them filters by [`view_for`].
+    pub async fn scan(&self) -> Result<Vec<Scanned>, Problem> {
+        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let mut cursor: Option<Cursor> = None;
+        let mut out = Vec::new();
+        loop {
+            let page = self.store.list_cases(&filter, cursor.as_ref(), store::MAX_PAGE).await.map_err(store_problem)?;
+            for r in &page.items {
+                let mut case = Self::load_case(r)?;
+                case.case_file = Arc::from("");
+                let events = self
+                    .store
+                    .events(&r.id)
+                    .await
+                    .map_err(store_problem)?
+                    .into_iter()
+                    .map(|e| ScannedEvent {
+                        body: if SCANNED_BODIES.contains(&e.kind.as_str()) {
+                            serde_json::from_slice(&e.bytes).unwrap_or(Value::Null)
+                        } else {
+                            Value::Null
+                        },
+                        kind: e.kind,
+                        at: e.at.0,
+                    })
+                    .collect();
+                out.push(Scanned { case, events });
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The size of the node's log: every change to a case appends to it, so a view built
+    /// from the cases at one size is still valid while the size stays the same.
+    pub fn log_size(&self) -> u64 {
+        self.log.size()
+    }
+}

@@ -40,17 +40,17 @@ struct CasesPage {
 /// A form for one command.
 #[derive(Debug)]
 pub struct ActionForm {
-    command: String,
-    label: String,
-    rule: String,
-    reasons: bool,
-    until: bool,
-    reference: bool,
-    actions: Vec<String>,
-    rulings: bool,
-    provider: bool,
-    grounds: bool,
-    confidential_until: bool,
+    pub(crate) command: String,
+    pub(crate) label: String,
+    pub(crate) rule: String,
+    pub(crate) reasons: bool,
+    pub(crate) until: bool,
+    pub(crate) reference: bool,
+    pub(crate) actions: Vec<String>,
+    pub(crate) rulings: bool,
+    pub(crate) provider: bool,
+    pub(crate) grounds: bool,
+    pub(crate) confidential_until: bool,
 }
 
 /// One event of the history.
@@ -83,11 +83,11 @@ struct CasePage {
     message: String,
 }
 
-fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     crate::users::cookie(headers).and_then(|sid| state.users.session(&sid, crate::clock::now().0))
 }
 
-fn render(t: impl Template) -> Response {
+pub(crate) fn render(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => crate::ui::page(html),
         Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "render", "The page could not be rendered")
@@ -97,7 +97,7 @@ fn render(t: impl Template) -> Response {
 }
 
 /// What a case in a state is waiting for, in words.
-fn awaited(side: &str, state: &str) -> &'static str {
+pub(crate) fn awaited(side: &str, state: &str) -> &'static str {
     match (side, state) {
         (_, "draft") => "the case worker: complete and send (or put before a judge)",
         (_, "awaiting_authorization") => "a judge: authorize or refuse",
@@ -174,7 +174,7 @@ fn applies(kind: CommandKind, case: &Value) -> bool {
     }
 }
 
-fn forms_for(side: case::Side, st: CaseState, role: Role, case: &Value) -> Vec<ActionForm> {
+pub(crate) fn forms_for(side: case::Side, st: CaseState, role: Role, case: &Value) -> Vec<ActionForm> {
     case::table::TRANSITIONS
         .iter()
         .filter(|t| applies(t.command, case))

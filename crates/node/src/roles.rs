@@ -240,6 +240,7 @@ pub struct Item {
     full: bool,
     outcome: String,
     grounds: Vec<GroundRow>,
+    conditions: Vec<GroundRow>,
     history: Vec<EventRow>,
     forms: Vec<ActionForm>,
     /// Whether this item offers the evidence upload.
@@ -323,6 +324,7 @@ async fn queue(
             full: i < SHOWN_IN_FULL,
             outcome: String::new(),
             grounds: Vec::new(),
+            conditions: Vec::new(),
             history: Vec::new(),
             forms: Vec::new(),
             upload: false,
@@ -349,6 +351,24 @@ async fn queue(
                                     .or(g["state"].as_str())
                                     .map(|x| format!(" {x}"))
                                     .unwrap_or_default()
+                            ),
+                            article: f("article"),
+                            detail: f("detail"),
+                        }
+                    })
+                    .collect();
+                item.conditions = d["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| {
+                        let f = |k: &str| g[k].as_str().unwrap_or("").to_string();
+                        GroundRow {
+                            level: String::new(),
+                            code: format!(
+                                "{}{}",
+                                f("code"),
+                                g["until"].as_str().map(|u| format!(" until {u}")).unwrap_or_default()
                             ),
                             article: f("article"),
                             detail: f("detail"),

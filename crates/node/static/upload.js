@@ -53,7 +53,7 @@
     var signerFile = form.querySelector("input[name=signer]").files[0];
     var chosen = Array.prototype.slice.call(form.querySelector("input[name=files]").files);
     say("Checking the manifest…");
-    var start = await fetch("/api/v1/cases/" + encodeURIComponent(form.dataset.case) + "/uploads", {
+    var start = await fetch("/api/v1/cases/" + encodeURIComponent(form.dataset.uploadCase) + "/uploads", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },

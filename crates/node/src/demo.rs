@@ -896,7 +896,10 @@ async fn open_work(
     let fail = |p: crate::problem::Problem| p.detail.unwrap_or(p.title.to_string());
     let cw = who(Role::CaseWorker, "demo case worker");
     for id in [UI_AUTHORIZE, UI_DECIDE, UI_OBJECT, UI_EVIDENCE] {
-        a.cases.create(&cw, Some(id.into()), Side::Requesting, &case_file("content"), false, now()).await.map_err(fail)?;
+        a.cases
+            .create(&cw, Some(id.into()), Side::Requesting, &case_file("content"), false, now())
+            .await
+            .map_err(fail)?;
         a.cases.command(&cw, id, &Command::SubmitForAuthorization, None, now()).await.map_err(fail)?;
         if id == UI_AUTHORIZE {
             continue;

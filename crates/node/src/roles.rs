@@ -879,7 +879,10 @@ pub struct Figures {
 #[derive(Debug)]
 pub struct WitnessRow {
     name: String,
+    /// It cosigned the latest checkpoint.
     cosigned: bool,
+    /// It cosigned an earlier one (the latest is newer than its last round).
+    earlier: bool,
 }
 
 #[derive(Template)]
@@ -891,24 +894,64 @@ struct OversightPage {
     charts: Vec<Chart>,
     log_size: u64,
     log_key: String,
-    checkpoint: String,
+    checkpoint: SignedCheckpoint,
+    cosigned: Option<SignedCheckpoint>,
     witnesses: Vec<WitnessRow>,
     witnessed: Vec<String>,
 }
 
-/// The checkpoint this node serves (with the cosignatures gathered for it) and the
-/// names of the keys that signed it.
-pub async fn checkpoint_with_signers(state: &AppState) -> (String, Vec<String>) {
+/// A checkpoint as pages show it: its text and who signed it.
+#[derive(Debug, Clone, Default)]
+pub struct SignedCheckpoint {
+    /// The signed note.
+    pub text: String,
+    /// Each signature's key name, and whose it is (the log's own key, or a witness).
+    pub signers: Vec<(String, &'static str)>,
+}
+
+impl SignedCheckpoint {
+    fn of(note: &[u8], log_key: &str) -> SignedCheckpoint {
+        let signers = tlog::note::Note::parse(note)
+            .map(|n| {
+                n.signatures
+                    .iter()
+                    .map(|s| {
+                        let whose = if log_key.starts_with(&format!("{}+", s.name)) {
+                            "the log's own key"
+                        } else {
+                            "a witness"
+                        };
+                        (s.name.clone(), whose)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        SignedCheckpoint { text: String::from_utf8_lossy(note).into_owned(), signers }
+    }
+
+    /// Whether a witness cosigned it.
+    pub fn witnessed(&self) -> bool {
+        self.signers.iter().any(|(_, w)| *w == "a witness")
+    }
+}
+
+/// The latest checkpoint this node serves (with the cosignatures gathered for it), and,
+/// when its witnesses have not cosigned that size yet, the last one they did cosign.
+pub async fn checkpoints(state: &AppState) -> (SignedCheckpoint, Option<SignedCheckpoint>) {
     let log_dir = state.config.base.join(&state.config.config.storage.log_dir);
-    let Ok(raw) = tokio::fs::read(log_dir.join("checkpoint")).await else { return (String::new(), Vec::new()) };
+    let log_key = state.log.as_ref().map(|l| l.verifier_key.clone()).unwrap_or_default();
+    let Ok(raw) = tokio::fs::read(log_dir.join("checkpoint")).await else { return Default::default() };
     let served = match &state.witnessing {
         Some(w) => w.serving_checkpoint(&raw),
         None => raw,
     };
-    let signers = tlog::note::Note::parse(&served)
-        .map(|n| n.signatures.iter().map(|s| s.name.clone()).collect())
-        .unwrap_or_default();
-    (String::from_utf8_lossy(&served).into_owned(), signers)
+    let latest = SignedCheckpoint::of(&served, &log_key);
+    let earlier = if latest.witnessed() {
+        None
+    } else {
+        state.witnessing.as_ref().and_then(|w| w.last_cosigned()).map(|n| SignedCheckpoint::of(&n, &log_key))
+    };
+    (latest, earlier)
 }
 
 /// `GET /oversight`: statistics with charts, the log and its witnesses.
@@ -925,7 +968,7 @@ pub async fn oversight(State(state): State<AppState>, headers: HeaderMap) -> Res
     let today = crate::clock::today();
     let seen: Vec<&Scanned> = visible(&snap, s.role).collect();
     let (charts, figures) = oversight_charts(&seen, today);
-    let (checkpoint, signers) = checkpoint_with_signers(&state).await;
+    let (checkpoint, cosigned) = checkpoints(&state).await;
     let (witnesses, witnessed) = match &state.peers {
         Some(p) => {
             let me = p.directory().party(p.me()).cloned();
@@ -934,7 +977,10 @@ pub async fn oversight(State(state): State<AppState>, headers: HeaderMap) -> Res
                     m.witnesses
                         .iter()
                         .map(|w| WitnessRow {
-                            cosigned: signers.iter().any(|s| s.starts_with(&format!("{w}."))),
+                            cosigned: checkpoint.signers.iter().any(|(s, _)| s.starts_with(&format!("{w}."))),
+                            earlier: cosigned
+                                .as_ref()
+                                .is_some_and(|c| c.signers.iter().any(|(s, _)| s.starts_with(&format!("{w}.")))),
                             name: w.clone(),
                         })
                         .collect()
@@ -959,6 +1005,7 @@ pub async fn oversight(State(state): State<AppState>, headers: HeaderMap) -> Res
         log_size: cases.log_size(),
         log_key: state.log.as_ref().map(|l| l.verifier_key.clone()).unwrap_or_default(),
         checkpoint,
+        cosigned,
         witnesses,
         witnessed,
     })

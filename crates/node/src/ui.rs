@@ -44,8 +44,8 @@ struct PublicPage {
     charts: Vec<crate::charts::Chart>,
     commitments: crate::charts::Chart,
     revealed_events: Vec<RevealedRow>,
-    checkpoint: String,
-    signers: Vec<(String, &'static str)>,
+    checkpoint: crate::roles::SignedCheckpoint,
+    cosigned: Option<crate::roles::SignedCheckpoint>,
 }
 
 /// An HTML response with the page headers (CSP and friends).
@@ -65,7 +65,7 @@ pub fn page(html: String) -> Response {
 pub async fn public(State(state): State<AppState>) -> Response {
     let today = crate::clock::today();
     let cfg = &state.config.config;
-    let (checkpoint, signers) = crate::roles::checkpoint_with_signers(&state).await;
+    let (checkpoint, cosigned) = crate::roles::checkpoints(&state).await;
     let (figures, size, key) = match state.log.clone() {
         Some(log) => match state.role_pages.public(&log, today).await {
             Ok(f) => (Some(f), log.size(), log.verifier_key.clone()),
@@ -90,7 +90,6 @@ pub async fn public(State(state): State<AppState>) -> Response {
         .collect();
     let commitments: Vec<(String, f64)> =
         stats.commitments.iter().map(|(k, n)| (k.replace('_', " "), *n as f64)).collect();
-    let p_key = key.clone();
     let p = PublicPage {
         node_name: cfg.node.name.clone(),
         role: cfg.node.role.id().replace('_', " "),
@@ -106,13 +105,7 @@ pub async fn public(State(state): State<AppState>) -> Response {
         charts: crate::roles::public_charts(f),
         commitments: crate::charts::bars("p-commitments", "Events committed, by kind", "commitments", &commitments),
         revealed_events,
-        signers: signers
-            .into_iter()
-            .map(|n| {
-                let what = if p_key.starts_with(&format!("{n}+")) { "the log's own key" } else { "a witness" };
-                (n, what)
-            })
-            .collect(),
+        cosigned,
         checkpoint,
     };
     match p.render() {

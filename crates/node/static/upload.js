@@ -27,8 +27,10 @@
       x.setRequestHeader("Content-Type", "application/octet-stream");
       x.upload.onprogress = function (e) { onProgress(e.loaded); };
       x.onload = function () {
-        if (x.status === 204) { resolve(Number(x.getResponseHeader("Upload-Offset"))); }
-        else if (x.status === 409) { resolve(Number(x.getResponseHeader("Upload-Offset"))); }
+        if (x.status === 204) { resolve({ offset: Number(x.getResponseHeader("Upload-Offset")), resync: false }); }
+        // The node holds another amount (a piece that was cut, then sent again by the
+        // browser): go on from what it holds.
+        else if (x.status === 409) { resolve({ offset: Number(x.getResponseHeader("Upload-Offset")), resync: true }); }
         else { reject(new Error("refused: " + x.status + " " + x.responseText)); }
       };
       x.onerror = function () { reject(new Error("lost")); };
@@ -82,7 +84,9 @@
         var end = Math.min(f.size, offset + PIECE);
         try {
           say("Uploading " + f.name + "…");
-          offset = await put(url, csrf, f.blob.slice(offset, end), offset, function (loaded) { show(done + offset + loaded); });
+          var sent = await put(url, csrf, f.blob.slice(offset, end), offset, function (loaded) { show(done + offset + loaded); });
+          if (sent.resync) { form.dataset.resumed = String(Number(form.dataset.resumed || "0") + 1); }
+          offset = sent.offset;
           failures = 0;
         } catch (e) {
           if (String(e.message).indexOf("refused") === 0 || ++failures > RETRIES) { say("Stopped: " + e.message); return; }

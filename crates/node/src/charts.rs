@@ -50,8 +50,8 @@ pub fn bars(id: &str, title: &str, unit: &str, data: &[(String, f64)]) -> Chart 
         return chart;
     }
     let n = data.len();
-    let height = 60 + 28 * n as u32;
-    let width = 640u32;
+    let height = 60 + 30 * n as u32;
+    let width = 560u32;
     let label_width = data.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(4).clamp(4, 28) as u32 * 8 + 16;
     let max = data.iter().map(|(_, v)| *v).fold(0.0f64, f64::max).max(1.0);
     let mut svg = String::new();
@@ -70,9 +70,10 @@ pub fn bars(id: &str, title: &str, unit: &str, data: &[(String, f64)]) -> Chart 
             .light_line_style(WHITE)
             .bold_line_style(GRID.mix(0.35))
             .axis_style(GRID)
-            .label_style(("sans-serif", 13).into_font().color(&INK))
+            .label_style(("sans-serif", 14).into_font().color(&INK))
             .x_labels(6)
-            .x_label_formatter(&|v| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") })
+            // Counts: whole numbers only on the axis.
+            .x_label_formatter(&|v| if v.fract() == 0.0 { format!("{v:.0}") } else { String::new() })
             .y_labels(n)
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),

@@ -24,7 +24,7 @@ pub struct Row {
     side: String,
     state: String,
     awaited: String,
-    deadline: String,
+    deadline: Option<crate::roles::When>,
     secrecy: String,
 }
 
@@ -57,7 +57,7 @@ pub struct ActionForm {
 #[derive(Debug)]
 pub struct HistoryRow {
     seq: u64,
-    at: String,
+    at: Option<crate::roles::When>,
     actor: String,
     kind: String,
     detail: String,
@@ -76,7 +76,7 @@ struct CasePage {
     conditions: Vec<(String, String, String)>,
     secrecy: String,
     notification: String,
-    deadline: String,
+    deadline: Option<crate::roles::When>,
     history: Vec<HistoryRow>,
     forms: Vec<ActionForm>,
     csrf: String,
@@ -94,6 +94,11 @@ pub(crate) fn render(t: impl Template) -> Response {
             .detail(e.to_string())
             .into_response(),
     }
+}
+
+/// A case's next deadline, for a page.
+fn due(case: &Value) -> Option<crate::roles::When> {
+    case["deadline"]["due"].as_str().and_then(case::Timestamp::parse).map(crate::roles::when)
 }
 
 /// What a case in a state is waiting for, in words.
@@ -140,7 +145,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
             Row {
                 id: c["id"].as_str().unwrap_or("").into(),
                 awaited: awaited(&side, &st).into(),
-                deadline: c["deadline"]["due"].as_str().map(|d| format!("{d} (UTC)")).unwrap_or_else(|| "—".into()),
+                deadline: due(c),
                 secrecy: match c["secrecy"]["status"].as_str() {
                     Some("secret") => format!("until {}", c["secrecy"]["until"].as_str().unwrap_or("")),
                     Some(other) => other.replace('_', " "),
@@ -299,7 +304,7 @@ async fn case_page(state: &AppState, s: Session, id: &str, message: String) -> R
             }
             HistoryRow {
                 seq: ev["seq"].as_u64().unwrap_or(0),
-                at: ev["at"].as_str().unwrap_or("").into(),
+                at: ev["at"].as_str().and_then(case::Timestamp::parse).map(crate::roles::when),
                 actor: ev["actor"].as_str().unwrap_or("").replace('_', " "),
                 kind: ev["kind"].as_str().unwrap_or("").replace('_', " "),
                 detail: detail.join("; "),
@@ -321,7 +326,7 @@ async fn case_page(state: &AppState, s: Session, id: &str, message: String) -> R
             None => String::new(),
         },
         notification: c["notification"]["status"].as_str().unwrap_or("").replace('_', " "),
-        deadline: c["deadline"]["due"].as_str().map(|d| format!("{d} (UTC)")).unwrap_or_else(|| "—".into()),
+        deadline: due(c),
         history,
         forms: forms_for(side, st, s.role, c),
         csrf: s.csrf,

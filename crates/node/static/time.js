@@ -12,7 +12,7 @@
     el.textContent = fmt.format(d) + " (your time, " + zone + ")";
     var legal = document.createElement("span");
     legal.className = "legal-zone";
-    legal.textContent = " · " + utc + ", the deadline's zone";
+    legal.textContent = " · " + utc + (el.hasAttribute("data-legal") ? ", the zone the deadline is counted in" : "");
     el.after(legal);
   });
 })();

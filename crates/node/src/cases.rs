@@ -665,6 +665,8 @@ impl Cases {
 /// count: `created`, decisions, rulings).
 #[derive(Debug, Clone)]
 pub struct Scanned {
+    /// The stored version it was read at.
+    pub version: u64,
     /// The case (its `case_file` emptied: no personal data leaves this pass).
     pub case: Case,
     /// Its events, in order.
@@ -689,14 +691,23 @@ const SCANNED_BODIES: &[&str] =
 
 impl Cases {
     /// Every case of this node with its events' metadata, for the role pages' queues and
-    /// statistics. Whoever shows them filters by [`view_for`].
-    pub async fn scan(&self) -> Result<Vec<Scanned>, Problem> {
+    /// statistics. Whoever shows them filters by [`view_for`]. A case of `previous` whose
+    /// stored version has not moved is taken from there, not read and parsed again.
+    pub async fn scan(&self, previous: &[Arc<Scanned>]) -> Result<Vec<Arc<Scanned>>, Problem> {
+        let known: std::collections::HashMap<&str, &Arc<Scanned>> =
+            previous.iter().map(|s| (s.case.id.as_str(), s)).collect();
         let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
         let mut cursor: Option<Cursor> = None;
         let mut out = Vec::new();
         loop {
             let page = self.store.list_cases(&filter, cursor.as_ref(), store::MAX_PAGE).await.map_err(store_problem)?;
             for r in &page.items {
+                if let Some(p) = known.get(r.id.as_str())
+                    && p.version == r.version
+                {
+                    out.push(Arc::clone(p));
+                    continue;
+                }
                 let mut case = Self::load_case(r)?;
                 case.case_file = Arc::from("");
                 let events = self
@@ -715,7 +726,7 @@ impl Cases {
                         at: e.at.0,
                     })
                     .collect();
-                out.push(Scanned { case, events });
+                out.push(Arc::new(Scanned { version: r.version, case, events }));
             }
             match page.next {
                 Some(c) => cursor = Some(c),

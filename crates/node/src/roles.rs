@@ -51,7 +51,7 @@ pub struct Snapshot {
     /// The log's size when the pass began.
     pub log_size: u64,
     /// The cases.
-    pub cases: Vec<Scanned>,
+    pub cases: Vec<Arc<Scanned>>,
 }
 
 /// The public page's figures, at a log size and a day.
@@ -83,7 +83,8 @@ impl Cache {
         {
             return Ok(s.clone());
         }
-        let s = Arc::new(Snapshot { log_size: size, cases: cases.scan().await? });
+        let previous = kept.as_ref().map(|s| s.cases.as_slice()).unwrap_or(&[]);
+        let s = Arc::new(Snapshot { log_size: size, cases: cases.scan(previous).await? });
         *kept = Some(s.clone());
         Ok(s)
     }
@@ -399,7 +400,7 @@ fn caller_of(s: &Session) -> crate::auth::Caller {
 }
 
 fn visible<'a>(snap: &'a Snapshot, role: Role) -> impl Iterator<Item = &'a Scanned> {
-    snap.cases.iter().filter(move |s| crate::cases::view_for(role, s.case.side).is_some())
+    snap.cases.iter().map(|s| &**s).filter(move |s| crate::cases::view_for(role, s.case.side).is_some())
 }
 
 #[derive(Template)]

@@ -62,7 +62,10 @@ async fn open(cases: &node::cases::Cases, i: usize, files: &[serde_json::Value])
         // Case workers' requests: a draft, one before the judge, one sent.
         k @ 0..=2 => {
             let id = format!("req-{i}");
-            cases.create(&who(Role::CaseWorker), Some(id.clone()), Side::Requesting, f, false, now()).await.expect("create");
+            cases
+                .create(&who(Role::CaseWorker), Some(id.clone()), Side::Requesting, f, false, now())
+                .await
+                .expect("create");
             if k >= 1 {
                 run(Role::CaseWorker, id.clone(), Command::SubmitForAuthorization).await;
             }
@@ -121,6 +124,7 @@ fn main() {
     rt.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("data")).expect("data");
+        std::fs::write(dir.path().join("profiles.json"), node::DEFAULT_PROFILES).expect("profiles");
         let users = node::users::Users::new(dir.path().join("data/users.json"));
         for role in ["case_worker", "judge", "central_authority", "provider_legal", "oversight"] {
             users.add(role, role, PASSWORD).expect("user");

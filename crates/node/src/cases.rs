@@ -708,25 +708,7 @@ impl Cases {
                     out.push(Arc::clone(p));
                     continue;
                 }
-                let mut case = Self::load_case(r)?;
-                case.case_file = Arc::from("");
-                let events = self
-                    .store
-                    .events(&r.id)
-                    .await
-                    .map_err(store_problem)?
-                    .into_iter()
-                    .map(|e| ScannedEvent {
-                        body: if SCANNED_BODIES.contains(&e.kind.as_str()) {
-                            serde_json::from_slice(&e.bytes).unwrap_or(Value::Null)
-                        } else {
-                            Value::Null
-                        },
-                        kind: e.kind,
-                        at: e.at.0,
-                    })
-                    .collect();
-                out.push(Arc::new(Scanned { version: r.version, case, events }));
+                out.push(self.scanned(r).await?);
             }
             match page.next {
                 Some(c) => cursor = Some(c),
@@ -734,6 +716,59 @@ impl Cases {
             }
         }
         Ok(out)
+    }
+
+    /// The tag that case `id`'s commitments carry in the log.
+    pub fn tag_of(&self, id: &str) -> String {
+        commitment::case_tag(&self.case_salt(id), id)
+    }
+
+    /// One case as [`Cases::scan`] reads it (none if there is no such case).
+    pub async fn scan_one(&self, id: &str) -> Result<Option<Arc<Scanned>>, Problem> {
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let Some(r) = self.store.load_case(&case_id).await.map_err(store_problem)? else { return Ok(None) };
+        Ok(Some(self.scanned(&r).await?))
+    }
+
+    /// The cases created at or after `since` (seconds; creation order), as [`Cases::scan`]
+    /// reads them.
+    pub async fn scan_since(&self, since: i64) -> Result<Vec<Arc<Scanned>>, Problem> {
+        let mut raw = since.to_be_bytes().to_vec();
+        raw.push(b' '); // just before every case id (ids hold no control character)
+        let text: String = std::iter::once("c1.".to_string()).chain(raw.iter().map(|b| format!("{b:02x}"))).collect();
+        let mut cursor = Some(Cursor::parse(&text).map_err(store_problem)?);
+        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let mut out = Vec::new();
+        while let Some(c) = cursor.take() {
+            let page = self.store.list_cases(&filter, Some(&c), store::MAX_PAGE).await.map_err(store_problem)?;
+            for r in &page.items {
+                out.push(self.scanned(r).await?);
+            }
+            cursor = page.next;
+        }
+        Ok(out)
+    }
+
+    async fn scanned(&self, r: &store::CaseRecord) -> Result<Arc<Scanned>, Problem> {
+        let mut case = Self::load_case(r)?;
+        case.case_file = Arc::from("");
+        let events = self
+            .store
+            .events(&r.id)
+            .await
+            .map_err(store_problem)?
+            .into_iter()
+            .map(|e| ScannedEvent {
+                body: if SCANNED_BODIES.contains(&e.kind.as_str()) {
+                    serde_json::from_slice(&e.bytes).unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                },
+                kind: e.kind,
+                at: e.at.0,
+            })
+            .collect();
+        Ok(Arc::new(Scanned { version: r.version, case, events }))
     }
 
     /// The size of the node's log: every change to a case appends to it, so a view built

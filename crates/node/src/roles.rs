@@ -15,7 +15,8 @@
 //! Each page refuses the other roles (403) and sends people without a session to
 //! `/login`. The queues and statistics come from one pass over the node's cases
 //! ([`crate::cases::Cases::scan`]), kept while the node's log keeps its size: every change
-//! to a case appends to the log, so a pass stays true until the size moves.
+//! to a case appends a commitment carrying the case's tag to the log, so a pass stays true
+//! until the size moves, and then only the cases the new entries name are read again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct Snapshot {
     pub log_size: u64,
     /// The cases.
     pub cases: Vec<Arc<Scanned>>,
+    /// Each case's tag in the log, to its place in `cases`.
+    pub tags: std::collections::HashMap<String, usize>,
 }
 
 /// The public page's figures, at a log size and a day.
@@ -70,56 +73,141 @@ pub struct PublicFigures {
 pub struct Cache {
     scan: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     public: tokio::sync::Mutex<Option<Arc<PublicFigures>>>,
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Cache {
-    /// The current pass over the cases: the kept one while the log has not grown, else a
-    /// new one (one at a time).
-    pub async fn snapshot(&self, cases: &crate::cases::Cases) -> Result<Arc<Snapshot>, Problem> {
+    /// The current pass over the cases: the kept one while the log has not grown; after
+    /// it grew, the kept one with the cases that the new entries commit to read again
+    /// (and new cases added); a whole new pass when that cannot be done (no kept pass, a
+    /// new case not found after the newest known one). One at a time.
+    pub async fn snapshot(
+        &self,
+        cases: &crate::cases::Cases,
+        log: Option<&Arc<crate::transparency::Transparency>>,
+    ) -> Result<Arc<Snapshot>, Problem> {
         let mut kept = self.scan.lock().await;
         let size = cases.log_size();
-        if let Some(s) = kept.as_ref()
-            && s.log_size == size
-        {
-            return Ok(s.clone());
+        if let Some(s) = kept.as_ref() {
+            if s.log_size == size {
+                return Ok(s.clone());
+            }
+            if let Some(log) = log
+                && s.log_size < size
+                && let Some(next) = Self::update(s, size, cases, log).await?
+            {
+                let next = Arc::new(next);
+                *kept = Some(next.clone());
+                return Ok(next);
+            }
         }
         let previous = kept.as_ref().map(|s| s.cases.as_slice()).unwrap_or(&[]);
-        let s = Arc::new(Snapshot { log_size: size, cases: cases.scan(previous).await? });
+        let all = cases.scan(previous).await?;
+        let tags = all.iter().enumerate().map(|(i, c)| (cases.tag_of(&c.case.id), i)).collect();
+        let s = Arc::new(Snapshot { log_size: size, cases: all, tags });
         *kept = Some(s.clone());
         Ok(s)
     }
 
-    /// The public figures for the log's current size and `today`.
+    /// `s` brought to log size `size` from the log's new entries alone, or none.
+    async fn update(
+        s: &Snapshot,
+        size: u64,
+        cases: &crate::cases::Cases,
+        log: &Arc<crate::transparency::Transparency>,
+    ) -> Result<Option<Snapshot>, Problem> {
+        let (l, from) = (log.clone(), s.log_size);
+        let Ok(Ok(entries)) = tokio::task::spawn_blocking(move || l.entries_from(from)).await else { return Ok(None) };
+        let mut changed: Vec<String> =
+            entries.iter().filter_map(|e| case::commitment::Commitment::parse(e).ok()).map(|c| c.case_tag).collect();
+        changed.sort();
+        changed.dedup();
+        let mut next = Snapshot { log_size: size, cases: s.cases.clone(), tags: s.tags.clone() };
+        let mut unknown = Vec::new();
+        for tag in changed {
+            match next.tags.get(&tag) {
+                Some(&i) => match cases.scan_one(&next.cases[i].case.id).await? {
+                    Some(c) => next.cases[i] = c,
+                    None => return Ok(None),
+                },
+                None => unknown.push(tag),
+            }
+        }
+        if !unknown.is_empty() {
+            // New cases: created after the newest one known (a clock set back finds none,
+            // and the whole pass is made again).
+            let newest = next.cases.iter().map(|c| c.case.created_at.0).max().unwrap_or(i64::MIN);
+            for c in cases.scan_since(newest).await? {
+                let tag = cases.tag_of(&c.case.id);
+                if next.tags.contains_key(&tag) {
+                    continue;
+                }
+                next.tags.insert(tag.clone(), next.cases.len());
+                next.cases.push(c);
+                unknown.retain(|t| *t != tag);
+            }
+            if !unknown.is_empty() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(next))
+    }
+
+    /// The public figures for the log's current size and `today`. The first time they
+    /// are computed at once; after that, figures for an older size are served while new
+    /// ones are computed in the background (the page names the size they are for).
     pub async fn public(
-        &self,
+        self: &Arc<Self>,
         log: &Arc<crate::transparency::Transparency>,
         today: treaty::Date,
     ) -> Result<Arc<PublicFigures>, Problem> {
-        let mut kept = self.public.lock().await;
         let key = (log.size(), today.days_since_epoch());
-        if let Some(p) = kept.as_ref()
-            && p.key == key
-        {
-            return Ok(p.clone());
+        let kept = self.public.lock().await.clone();
+        match kept {
+            Some(p) if p.key == key => Ok(p),
+            Some(p) => {
+                if !self.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    let (me, log) = (self.clone(), log.clone());
+                    tokio::spawn(async move {
+                        if let Ok(f) = Self::figures(&log, today).await {
+                            *me.public.lock().await = Some(Arc::new(f));
+                        }
+                        me.refreshing.store(false, std::sync::atomic::Ordering::Release);
+                    });
+                }
+                Ok(p)
+            }
+            None => {
+                let f = Arc::new(Self::figures(log, today).await?);
+                *self.public.lock().await = Some(f.clone());
+                Ok(f)
+            }
         }
+    }
+
+    async fn figures(
+        log: &Arc<crate::transparency::Transparency>,
+        today: treaty::Date,
+    ) -> Result<PublicFigures, Problem> {
         let l = log.clone();
-        let entries = tokio::task::spawn_blocking(move || l.entries())
-            .await
-            .map_err(|e| {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").detail(e.to_string())
-            })?
-            .map_err(|e| {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "log-read", "The log could not be read")
-                    .detail(e.to_string())
-            })?;
+        let (size, entries) = tokio::task::spawn_blocking(move || {
+            let size = l.size();
+            l.entries().map(|e| (size, e))
+        })
+        .await
+        .map_err(|e| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").detail(e.to_string())
+        })?
+        .map_err(|e| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "log-read", "The log could not be read")
+                .detail(e.to_string())
+        })?;
         let stats = case::commitment::statistics(entries.iter().map(Vec::as_slice), today);
         let revealed = case::commitment::revealed(entries.iter().map(Vec::as_slice))
             .into_iter()
             .map(|(c, e)| (c.case_tag, e))
             .collect();
-        let p = Arc::new(PublicFigures { key, stats, revealed });
-        *kept = Some(p.clone());
-        Ok(p)
+        Ok(PublicFigures { key: (size.min(entries.len() as u64), today.days_since_epoch()), stats, revealed })
     }
 }
 
@@ -419,7 +507,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Err(r) => return r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
-    let snap = match state.role_pages.snapshot(&cases).await {
+    let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };
@@ -538,7 +626,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(r) => return r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
-    let snap = match state.role_pages.snapshot(&cases).await {
+    let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };
@@ -647,7 +735,7 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Err(r) => return r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
-    let snap = match state.role_pages.snapshot(&cases).await {
+    let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };
@@ -962,7 +1050,7 @@ pub async fn oversight(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(r) => return r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
-    let snap = match state.role_pages.snapshot(&cases).await {
+    let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };

@@ -68,7 +68,7 @@ pub async fn public(State(state): State<AppState>) -> Response {
     let (checkpoint, cosigned) = crate::roles::checkpoints(&state).await;
     let (figures, size, key) = match state.log.clone() {
         Some(log) => match state.role_pages.public(&log, today).await {
-            Ok(f) => (Some(f), log.size(), log.verifier_key.clone()),
+            Ok(f) => (Some(f.clone()), f.key.0, log.verifier_key.clone()),
             Err(p) => return p.into_response(),
         },
         None => (None, 0, String::new()),

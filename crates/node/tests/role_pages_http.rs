@@ -155,6 +155,11 @@ async fn the_judge_queue_asks_for_reasons_shows_grounds_and_history_and_forgets_
     let (_, _, page) = send(&n.app, get("/judge", &sid)).await;
     assert!(!page.contains("data-case=\"r1\""), "a decided authorization leaves the queue");
     assert!(page.contains("Authorizations <span class=\"count\">(0)</span>"), "{page}");
+    // A case opened after the queue was last shown appears in it.
+    n.cases.create(&worker, Some("r2".into()), case::Side::Requesting, &f, false, node::clock::now()).await.unwrap();
+    n.cases.command(&worker, "r2", &case::Command::SubmitForAuthorization, None, node::clock::now()).await.unwrap();
+    let (_, _, page) = send(&n.app, get("/judge", &sid)).await;
+    assert!(page.contains("data-case=\"r2\"") && page.contains("Authorizations <span class=\"count\">(1)</span>"));
     // Its confidentiality order (the case file asks for one) is before the judge when it
     // ends within 30 days; this one ends later, so it is not.
     assert!(page.contains("No confidentiality order ends within 30 days."), "{page}");

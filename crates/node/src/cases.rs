@@ -730,9 +730,13 @@ impl Cases {
         Ok(Some(self.scanned(&r).await?))
     }
 
-    /// The cases created at or after `since` (seconds; creation order), as [`Cases::scan`]
-    /// reads them.
-    pub async fn scan_since(&self, since: i64) -> Result<Vec<Arc<Scanned>>, Problem> {
+    /// The cases created at or after `since` (seconds; creation order) that `known` does
+    /// not know, as [`Cases::scan`] reads them.
+    pub async fn scan_since(
+        &self,
+        since: i64,
+        known: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Arc<Scanned>>, Problem> {
         let mut raw = since.to_be_bytes().to_vec();
         raw.push(b' '); // just before every case id (ids hold no control character)
         let text: String = std::iter::once("c1.".to_string()).chain(raw.iter().map(|b| format!("{b:02x}"))).collect();
@@ -741,7 +745,7 @@ impl Cases {
         let mut out = Vec::new();
         while let Some(c) = cursor.take() {
             let page = self.store.list_cases(&filter, Some(&c), store::MAX_PAGE).await.map_err(store_problem)?;
-            for r in &page.items {
+            for r in page.items.iter().filter(|r| !known(r.id.as_str())) {
                 out.push(self.scanned(r).await?);
             }
             cursor = page.next;

@@ -41,7 +41,7 @@ pub const SHOWN_IN_FULL: usize = 10;
 
 /// How many items of one queue are listed at all (the rest are counted, and found in
 /// `/cases`).
-pub const LISTED: usize = 100;
+pub const LISTED: usize = 50;
 
 /// Confidentiality orders that end within this many days are put before the judge.
 pub const SECRECY_WINDOW_DAYS: i64 = 30;
@@ -74,7 +74,15 @@ pub struct Cache {
     scan: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     public: tokio::sync::Mutex<Option<Arc<PublicFigures>>>,
     refreshing: std::sync::atomic::AtomicBool,
+    /// Full views (with the policy's decision) by (case, version, day): the decision is a
+    /// pure function of the case file and the day.
+    views: std::sync::Mutex<std::collections::HashMap<(String, u64, i64), Arc<crate::cases::CaseView>>>,
+    /// The oversight page's charts and figures for (log size, day).
+    oversight: tokio::sync::Mutex<Option<((u64, i64), Arc<(Vec<Chart>, Figures)>)>>,
 }
+
+/// How many full views [`Cache`] keeps before it starts again.
+const VIEWS_KEPT: usize = 4096;
 
 impl Cache {
     /// The current pass over the cases: the kept one while the log has not grown; after
@@ -137,11 +145,9 @@ impl Cache {
             // New cases: created after the newest one known (a clock set back finds none,
             // and the whole pass is made again).
             let newest = next.cases.iter().map(|c| c.case.created_at.0).max().unwrap_or(i64::MIN);
-            for c in cases.scan_since(newest).await? {
+            let known = |id: &str| next.tags.contains_key(&cases.tag_of(id));
+            for c in cases.scan_since(newest, &known).await? {
                 let tag = cases.tag_of(&c.case.id);
-                if next.tags.contains_key(&tag) {
-                    continue;
-                }
                 next.tags.insert(tag.clone(), next.cases.len());
                 next.cases.push(c);
                 unknown.retain(|t| *t != tag);
@@ -151,6 +157,33 @@ impl Cache {
             }
         }
         Ok(Some(next))
+    }
+
+    /// Case `s` as `caller` may see it, with the policy's decision for `today`: from the
+    /// cache while the case's version and the day stay the same.
+    pub async fn view(
+        &self,
+        cases: &crate::cases::Cases,
+        caller: &crate::auth::Caller,
+        s: &Scanned,
+        today: treaty::Date,
+    ) -> Result<Arc<crate::cases::CaseView>, Problem> {
+        if crate::cases::view_for(caller.role, s.case.side) != Some(crate::cases::View::Full) {
+            return cases.get(caller, &s.case.id, today).await.map(Arc::new);
+        }
+        let key = (s.case.id.clone(), s.version, today.days_since_epoch());
+        if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(cases.get(caller, &s.case.id, today).await?);
+        if v.version == s.version {
+            let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+            if views.len() >= VIEWS_KEPT {
+                views.clear();
+            }
+            views.insert(key, v.clone());
+        }
+        Ok(v)
     }
 
     /// The public figures for the log's current size and `today`. The first time they
@@ -420,9 +453,9 @@ async fn queue(
         };
         if item.full {
             if let Some(cases) = &state.cases
-                && let Ok(view) = cases.get(caller, &c.id, today).await
+                && let Ok(view) = state.role_pages.view(cases, caller, s, today).await
             {
-                let d = view.decision.unwrap_or(Value::Null);
+                let d = view.decision.clone().unwrap_or(Value::Null);
                 item.outcome = d["outcome"].as_str().unwrap_or("").into();
                 item.grounds = d["grounds"]
                     .as_array()
@@ -954,7 +987,7 @@ pub fn oversight_charts(cases: &[&Scanned], today: treaty::Date) -> (Vec<Chart>,
 }
 
 /// Headline figures of the oversight page.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Figures {
     cases: u64,
     secret: u64,
@@ -976,9 +1009,9 @@ pub struct WitnessRow {
 
 #[derive(Template)]
 #[template(path = "oversight.html")]
-struct OversightPage {
+struct OversightPage<'a> {
     head: Head,
-    figures: Figures,
+    figures: &'a Figures,
     median: String,
     charts: Vec<Chart>,
     log_size: u64,
@@ -1055,8 +1088,20 @@ pub async fn oversight(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(p) => return p.into_response(),
     };
     let today = crate::clock::today();
-    let seen: Vec<&Scanned> = visible(&snap, s.role).collect();
-    let (charts, figures) = oversight_charts(&seen, today);
+    let key = (snap.log_size, today.days_since_epoch());
+    let counted = {
+        let mut kept = state.role_pages.oversight.lock().await;
+        match kept.as_ref() {
+            Some((k, c)) if *k == key => c.clone(),
+            _ => {
+                let seen: Vec<&Scanned> = visible(&snap, s.role).collect();
+                let c = Arc::new(oversight_charts(&seen, today));
+                *kept = Some((key, c.clone()));
+                c
+            }
+        }
+    };
+    let (charts, figures) = (counted.0.clone(), &counted.1);
     let (checkpoint, cosigned) = checkpoints(&state).await;
     let (witnesses, witnessed) = match &state.peers {
         Some(p) => {

@@ -142,10 +142,14 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
     };
     let mut seen: Vec<&case::Case> =
         snap.cases.iter().map(|c| &c.case).filter(|c| crate::cases::view_for(s.role, c.side).is_some()).collect();
-    seen.sort_by_key(|c| std::cmp::Reverse((c.updated_at.0, c.id.clone())));
+    let latest_first = |a: &&case::Case, b: &&case::Case| (b.updated_at.0, &b.id).cmp(&(a.updated_at.0, &a.id));
+    if seen.len() > LIST_ROWS {
+        seen.select_nth_unstable_by(LIST_ROWS, latest_first);
+        seen.truncate(LIST_ROWS);
+    }
+    seen.sort_unstable_by(latest_first);
     let rows = seen
         .into_iter()
-        .take(LIST_ROWS)
         .map(|c| {
             let (side, st) = (c.side.id(), c.state.id());
             Row {

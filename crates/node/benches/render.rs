@@ -187,7 +187,7 @@ fn main() {
             ("/login", "login", None),
             ("/draft", "drafting form", Some("case_worker")),
             ("/me", "account", Some("judge")),
-            ("/cases", "case list (case worker, first 200)", Some("case_worker")),
+            ("/cases", "case list (case worker, the 200 changed last)", Some("case_worker")),
             ("/cases/req-1", "one case (judge)", Some("judge")),
             ("/judge", "judge's queue", Some("judge")),
             ("/authority", "central authority's incoming requests", Some("central_authority")),

@@ -78,8 +78,11 @@ pub struct Cache {
     /// pure function of the case file and the day.
     views: std::sync::Mutex<std::collections::HashMap<(String, u64, i64), Arc<crate::cases::CaseView>>>,
     /// The oversight page's charts and figures for (log size, day).
-    oversight: tokio::sync::Mutex<Option<((u64, i64), Arc<(Vec<Chart>, Figures)>)>>,
+    oversight: tokio::sync::Mutex<Option<Counted>>,
 }
+
+/// The oversight page's charts and headline figures, for (log size, day).
+type Counted = ((u64, i64), Arc<(Vec<Chart>, Figures)>);
 
 /// How many full views [`Cache`] keeps before it starts again.
 const VIEWS_KEPT: usize = 4096;
@@ -284,8 +287,10 @@ struct Forbidden {
 }
 
 /// The session, if its role may see this page; else the answer to give (login, or 403).
-fn admit(state: &AppState, headers: &HeaderMap, allowed: &[Role], page_for: &str) -> Result<Session, Response> {
-    let Some(s) = crate::pages::session(state, headers) else { return Err(Redirect::to("/login").into_response()) };
+fn admit(state: &AppState, headers: &HeaderMap, allowed: &[Role], page_for: &str) -> Result<Session, Box<Response>> {
+    let Some(s) = crate::pages::session(state, headers) else {
+        return Err(Box::new(Redirect::to("/login").into_response()));
+    };
     if allowed.contains(&s.role) {
         return Ok(s);
     }
@@ -299,7 +304,7 @@ fn admit(state: &AppState, headers: &HeaderMap, allowed: &[Role], page_for: &str
         home_label,
     });
     *r.status_mut() = StatusCode::FORBIDDEN;
-    Err(r)
+    Err(Box::new(r))
 }
 
 fn no_store() -> Response {
@@ -520,7 +525,7 @@ fn caller_of(s: &Session) -> crate::auth::Caller {
     crate::auth::Caller { name: s.name.clone(), role: s.role, token_id: "session".into() }
 }
 
-fn visible<'a>(snap: &'a Snapshot, role: Role) -> impl Iterator<Item = &'a Scanned> {
+fn visible(snap: &Snapshot, role: Role) -> impl Iterator<Item = &Scanned> {
     snap.cases.iter().map(|s| &**s).filter(move |s| crate::cases::view_for(role, s.case.side).is_some())
 }
 
@@ -537,7 +542,7 @@ struct QueuePage {
 pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = match admit(&state, &headers, &[Role::Judge], "judges") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
     let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
@@ -656,7 +661,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
 pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = match admit(&state, &headers, &[Role::CentralAuthority], "central authorities") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
     let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
@@ -765,7 +770,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
 pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = match admit(&state, &headers, &[Role::ProviderLegal], "provider legal teams") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
     let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
@@ -914,11 +919,11 @@ pub fn oversight_charts(cases: &[&Scanned], today: treaty::Date) -> (Vec<Chart>,
     for s in cases {
         let c = &s.case;
         f.cases += 1;
-        if let Some(b) = created_body(s) {
-            if c.side != Side::Provider {
-                *by_state.entry(b["requesting_state"].as_str().unwrap_or("?").to_string()).or_default() += 1;
-                *by_measure.entry(b["measure"].as_str().unwrap_or("?").replace('_', " ")).or_default() += 1;
-            }
+        if let Some(b) = created_body(s)
+            && c.side != Side::Provider
+        {
+            *by_state.entry(b["requesting_state"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+            *by_measure.entry(b["measure"].as_str().unwrap_or("?").replace('_', " ")).or_default() += 1;
         }
         if c.side == Side::Requested || c.side == Side::Requesting {
             *by_outcome.entry(c.state.id().replace('_', " ")).or_default() += 1;
@@ -1080,7 +1085,7 @@ pub async fn checkpoints(state: &AppState) -> (SignedCheckpoint, Option<SignedCh
 pub async fn oversight(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = match admit(&state, &headers, &[Role::Oversight], "oversight bodies") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(cases) = state.cases.clone() else { return no_store() };
     let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {

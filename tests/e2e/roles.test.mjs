@@ -204,3 +204,34 @@ test('the public page shows its charts, the checkpoint with its cosignatures, an
   await clean(page, errors, '/');
   await context.close();
 });
+
+test('the other pages pass axe too, and a role page works from the keyboard with visible focus', async () => {
+  const aa = demo.urls['AA-central-authority'];
+  const context = await chrome.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${aa}/login`);
+  await clean(page, errors, '/login');
+  await login(page, aa, 'judge', demo.password);
+  await clean(page, errors, '/me');
+  await page.goto(`${aa}/cases/ui-authorize`);
+  await clean(page, errors, '/cases/{id}');
+  await page.goto(`${aa}/judge`);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+  // Tab until a form field of the queue has the focus: every step lands on something
+  // visible with an outline.
+  for (let i = 0; i < 60; i++) {
+    await page.keyboard.press('Tab');
+    const f = await page.evaluate(() => {
+      const el = document.activeElement;
+      return { tag: el.tagName, outline: getComputedStyle(el).outlineStyle, name: el.getAttribute('name') };
+    });
+    assert.notEqual(f.outline, 'none', `visible focus on ${f.tag}`);
+    if (f.tag === 'TEXTAREA' || f.tag === 'INPUT' && f.name !== 'csrf') break;
+  }
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter((el) => !el.labels || el.labels.length === 0).map((el) => el.id));
+  assert.deepEqual(unlabelled, [], 'every field has a label');
+  await context.close();
+});

@@ -18,7 +18,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 #[derive(Debug)]
 pub struct RevealedRow {
     /// When it happened.
-    pub at: String,
+    pub at: crate::roles::When,
     /// Its kind.
     pub kind: String,
     /// The role that acted.
@@ -82,7 +82,7 @@ pub async fn public(State(state): State<AppState>) -> Response {
         .rev()
         .take(100)
         .map(|(tag, e)| RevealedRow {
-            at: e.at.to_string(),
+            at: crate::roles::when(e.at),
             kind: e.kind().replace('_', " "),
             actor: e.actor.id().replace('_', " "),
             case_tag: tag.clone(),

@@ -153,6 +153,9 @@ test('the central authority decides an incoming request with reasons', async () 
   await page.goto(`${bb}/authority`);
   const item = page.locator('article[data-case="AA-central-authority:ui-decide"]');
   assert.match(await item.textContent(), /The policy today:/);
+  // The deadline in the reader's zone, with the zone it is counted in beside it.
+  assert.match(await item.locator('dd time[data-legal]').textContent(), /\(your time, Europe\/Berlin\)/);
+  assert.match(await item.locator('dd time[data-legal] + .legal-zone').textContent(), /\d{4}-\d\d-\d\d \d\d:\d\d UTC, the zone the deadline is counted in/);
   await shot(page, 'central-authority-incoming');
   await clean(page, errors, '/authority');
   await item.locator('select[name=action]').selectOption('postpone');

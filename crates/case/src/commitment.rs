@@ -38,6 +38,138 @@ use crate::model::{Case, Secrecy};
 pub const COMMITMENT_HEADER: &str = "custodia/commitment/v1";
 /// The first line of a reveal entry.
 pub const REVEAL_HEADER: &str = "custodia/reveal/v1";
+/// The first line of an access entry.
+pub const ACCESS_HEADER: &str = "custodia/access/v1";
+
+/// What was done with a case when it was accessed.
+pub const ACCESS_KINDS: [&str; 5] = ["read", "events", "accesses", "evidence", "page"];
+
+/// A commitment to one access to a case by a person or program: who (by role only),
+/// when (the day), and what (`read`, `events`, `accesses`, `evidence`, `page`) are
+/// public at once, so that oversight and the public can count accesses by role; the
+/// record itself (the case id, the holder's name, the time to the second) stays at the
+/// node, committed by `hash` = SHA-256(salt || record bytes).
+///
+/// ```text
+/// custodia/access/v1
+/// node BB-central-authority
+/// case 3f1c0a...
+/// on 2026-11-30
+/// role judge
+/// what read
+/// hash 9a0b...
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessCommitment {
+    /// The node's name.
+    pub node: String,
+    /// The case tag (see [`case_tag`]).
+    pub case_tag: String,
+    /// The day of the access.
+    pub on: Date,
+    /// The role of who accessed the case.
+    pub role: String,
+    /// What was accessed ([`ACCESS_KINDS`]).
+    pub what: String,
+    /// SHA-256(salt || record bytes).
+    pub hash: [u8; 32],
+}
+
+/// The record of one access, as the node keeps it (compact JSON, fields in this order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AccessRecord {
+    /// The case id.
+    pub case: String,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Who: the account or token holder's name.
+    pub actor: String,
+    /// Their token's or session's id.
+    pub credential: String,
+    /// Their role.
+    pub role: String,
+    /// What was accessed ([`ACCESS_KINDS`]).
+    pub what: String,
+}
+
+impl AccessRecord {
+    /// The exact bytes committed to.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+impl AccessCommitment {
+    /// The commitment to `record`, salted with `salt`.
+    pub fn new(node: &str, case_salt: &[u8; 32], record: &AccessRecord, salt: &[u8; 32]) -> AccessCommitment {
+        AccessCommitment {
+            node: node.to_string(),
+            case_tag: case_tag(case_salt, &record.case),
+            on: crate::time::Timestamp(record.at).date(),
+            role: record.role.clone(),
+            what: record.what.clone(),
+            hash: commitment_hash(salt, &record.to_bytes()),
+        }
+    }
+
+    /// The log entry.
+    pub fn to_entry(&self) -> Vec<u8> {
+        format!(
+            "{ACCESS_HEADER}\nnode {}\ncase {}\non {}\nrole {}\nwhat {}\nhash {}\n",
+            self.node,
+            self.case_tag,
+            self.on,
+            self.role,
+            self.what,
+            hex(&self.hash)
+        )
+        .into_bytes()
+    }
+
+    /// Reads an access entry, strictly (the lines in order, a final newline, nothing else).
+    pub fn parse(entry: &[u8]) -> Result<AccessCommitment, CommitmentError> {
+        let text = std::str::from_utf8(entry).map_err(|_| CommitmentError::UnknownEntry)?;
+        let body =
+            text.strip_suffix('\n').ok_or(CommitmentError::Malformed { line: 0, expected: "a final newline" })?;
+        let lines: Vec<&str> = body.split('\n').collect();
+        if lines.first() != Some(&ACCESS_HEADER) {
+            return Err(CommitmentError::UnknownEntry);
+        }
+        let value = |i: usize, name: &str, expected: &'static str| -> Result<&str, CommitmentError> {
+            lines
+                .get(i)
+                .and_then(|l| l.strip_prefix(name))
+                .and_then(|v| v.strip_prefix(' '))
+                .filter(|v| !v.is_empty() && !v.contains(' '))
+                .ok_or(CommitmentError::Malformed { line: i + 1, expected })
+        };
+        let node = value(1, "node", "node NAME")?.to_owned();
+        let case_tag = value(2, "case", "case TAG")?.to_owned();
+        let on = Date::parse(value(3, "on", "on YYYY-MM-DD")?)
+            .map_err(|_| CommitmentError::Malformed { line: 4, expected: "on YYYY-MM-DD" })?;
+        let role = value(4, "role", "role ROLE")?.to_owned();
+        let what = value(5, "what", "what KIND")?.to_owned();
+        if !ACCESS_KINDS.contains(&what.as_str()) {
+            return Err(CommitmentError::Malformed { line: 6, expected: "what read|events|accesses|evidence|page" });
+        }
+        let hash = value(6, "hash", "hash HEX (64 digits)")
+            .ok()
+            .and_then(parse_hash)
+            .ok_or(CommitmentError::Malformed { line: 7, expected: "hash HEX (64 digits)" })?;
+        if lines.len() != 7 {
+            return Err(CommitmentError::Malformed { line: 8, expected: "end of entry" });
+        }
+        Ok(AccessCommitment { node, case_tag, on, role, what, hash })
+    }
+
+    /// Whether `record` with `salt` is what this entry commits to.
+    pub fn opens(&self, record: &AccessRecord, salt: &[u8; 32]) -> bool {
+        commitment_hash(salt, &record.to_bytes()) == self.hash
+            && record.role == self.role
+            && record.what == self.what
+            && crate::time::Timestamp(record.at).date() == self.on
+    }
+}
 
 /// A commitment to one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -277,8 +409,10 @@ pub struct Statistics {
     pub secret: u64,
     /// Commitments past their (possibly extended) reveal-by date and not revealed.
     pub overdue: u64,
-    /// Entries that are neither commitments nor reveals.
+    /// Entries that are neither commitments, reveals nor accesses.
     pub other_entries: u64,
+    /// Accesses to cases, by the role of who accessed them.
+    pub accesses_by_role: BTreeMap<String, u64>,
     /// From revealed `created` events: requests by measure.
     pub requests_by_measure: BTreeMap<String, u64>,
     /// From revealed `created` events: requests by requesting State.
@@ -294,6 +428,7 @@ pub struct Statistics {
 struct Read {
     commitments: Vec<Commitment>,
     reveals: Vec<Reveal>,
+    accesses: Vec<AccessCommitment>,
     other: u64,
 }
 
@@ -304,6 +439,8 @@ fn read<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Read {
             r.commitments.push(c);
         } else if let Ok(x) = Reveal::parse(e) {
             r.reveals.push(x);
+        } else if let Ok(a) = AccessCommitment::parse(e) {
+            r.accesses.push(a);
         } else {
             r.other += 1;
         }
@@ -344,6 +481,9 @@ pub fn revealed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<(Commitm
 pub fn statistics<'a>(entries: impl IntoIterator<Item = &'a [u8]>, today: Date) -> Statistics {
     let r = read(entries);
     let mut stats = Statistics { other_entries: r.other, ..Statistics::default() };
+    for a in &r.accesses {
+        *stats.accesses_by_role.entry(a.role.clone()).or_default() += 1;
+    }
     let mut extended: HashMap<(&str, &str), Date> = HashMap::new();
     for c in &r.commitments {
         *stats.commitments.entry(c.kind.clone()).or_default() += 1;

@@ -120,3 +120,47 @@ fn overdue_secrecy_is_counted_from_the_log_alone() {
     assert_eq!(s.requests_by_measure.get("stored_data"), Some(&1));
     assert_eq!(s.requests_by_requesting_state.get("AA"), Some(&1));
 }
+
+#[test]
+fn access_entries_round_trip_open_and_are_counted_by_role() {
+    use commitment::{AccessCommitment, AccessRecord};
+    let record = AccessRecord {
+        case: "AA:42".into(),
+        at: 1_795_000_000,
+        actor: "Judge Okafor".into(),
+        credential: "tok_1".into(),
+        role: "judge".into(),
+        what: "read".into(),
+    };
+    let c = AccessCommitment::new("BB-court", &salt(9), &record, &salt(3));
+    let entry = c.to_entry();
+    let text = String::from_utf8(entry.clone()).unwrap();
+    // The public entry names the role and what was done, never the case id or the person.
+    assert!(text.starts_with("custodia/access/v1\nnode BB-court\ncase "), "{text}");
+    assert!(text.contains("\nrole judge\nwhat read\n") && !text.contains("Okafor") && !text.contains("AA:42"));
+    assert_eq!(AccessCommitment::parse(&entry).unwrap(), c);
+    assert!(c.opens(&record, &salt(3)));
+    assert!(!c.opens(&record, &salt(4)), "another salt opens nothing");
+    let mut other = record.clone();
+    other.actor = "Someone Else".into();
+    assert!(!c.opens(&other, &salt(3)));
+    // Strict: a changed name, an unknown kind of access, a trailing line are refused.
+    for bad in [
+        text.replace("what read", "what browse"),
+        text.replace("role judge", "role  judge"),
+        format!("{text}extra\n"),
+        text.trim_end().to_string(),
+    ] {
+        assert!(AccessCommitment::parse(bad.as_bytes()).is_err(), "{bad}");
+    }
+    // Statistics count accesses by role, apart from commitments and other entries.
+    let (_, commitments) = logged_case();
+    let mut entries: Vec<Vec<u8>> = commitments.iter().map(Commitment::to_entry).collect();
+    entries.push(entry.clone());
+    entries.push(entry);
+    entries.push(b"something else\n".to_vec());
+    let stats = commitment::statistics(entries.iter().map(Vec::as_slice), treaty::Date::from_days_since_epoch(0));
+    assert_eq!(stats.accesses_by_role.get("judge"), Some(&2));
+    assert_eq!(stats.other_entries, 1);
+    assert_eq!(stats.commitments.values().sum::<u64>(), commitments.len() as u64);
+}

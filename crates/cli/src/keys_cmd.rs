@@ -28,6 +28,21 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 365)]
         valid_days: u64,
     },
+    /// Make a self-signed TLS certificate for a node's HTTPS, for local use: writes
+    /// DIR/tls.crt and DIR/tls.key (mode 0600), to name in node.toml as `[http] tls_cert`
+    /// and `tls_key`. Refuses to overwrite either file.
+    Tls {
+        /// Folder for the two files (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// A DNS name or IP address the certificate is for (repeat it); default: localhost,
+        /// 127.0.0.1 and ::1.
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// Length of validity in days.
+        #[arg(long, default_value_t = 365)]
+        valid_days: u32,
+    },
     /// Check a public key file (self-signature, fields) and print its contents.
     Show {
         /// A NAME.pub file.
@@ -69,6 +84,13 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             println!("valid: {} to {}", validity.not_before, validity.not_after);
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::Tls { out, names, valid_days } => {
+            let (cert, key) = write_tls(&out, &names, valid_days)?;
+            println!("wrote {} and {} (secret)", cert.display(), key.display());
+            println!("to serve HTTPS, add to node.toml under [http]:");
+            println!("tls_cert = {:?}\ntls_key = {:?}", cert.display().to_string(), key.display().to_string());
+            Ok(ExitCode::SUCCESS)
+        }
         KeysCommand::Show { public } => {
             let text =
                 std::fs::read_to_string(&public).with_context(|| format!("{}: cannot read", public.display()))?;
@@ -80,6 +102,28 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes OUT/tls.crt and OUT/tls.key, a self-signed certificate for `names` (default:
+/// localhost, 127.0.0.1, ::1); refuses to overwrite.
+pub fn write_tls(out: &std::path::Path, names: &[String], valid_days: u32) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if valid_days == 0 || valid_days > 3650 {
+        bail!("--valid-days {valid_days}: expected 1 to 3650");
+    }
+    let names: Vec<String> =
+        if names.is_empty() { vec!["localhost".into(), "127.0.0.1".into(), "::1".into()] } else { names.to_vec() };
+    let (cert_pem, key_pem) = node::tls::self_signed(&names, valid_days).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create folder", out.display()))?;
+    let cert = out.join("tls.crt");
+    let key = out.join("tls.key");
+    for p in [&cert, &key] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            bail!("{}: already exists, refusing to overwrite", p.display());
+        }
+    }
+    write_new(&key, key_pem.as_bytes(), 0o600)?;
+    write_new(&cert, cert_pem.as_bytes(), 0o644)?;
+    Ok((cert, key))
 }
 
 fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {

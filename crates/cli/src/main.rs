@@ -39,6 +39,11 @@ enum Command {
     Init(node_cmd::InitArgs),
     /// Run this node's server: the HTTP API and its OpenAPI document.
     Serve(node_cmd::ServeArgs),
+    /// Back up a node (the embedded default: SQLite, local blobs, its log) to one file,
+    /// while it runs or not.
+    Backup(node_cmd::BackupArgs),
+    /// Restore a backup into a new directory, checking every file, the database and the log.
+    Restore(node_cmd::RestoreArgs),
     /// The whole story on one machine: five nodes on loopback show every safeguard.
     Demo(demo_cmd::DemoArgs),
     /// Administer a node: its API tokens.
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Init(args) => node_cmd::init(args),
         Command::Serve(args) => node_cmd::serve(args),
+        Command::Backup(args) => node_cmd::backup(args),
+        Command::Restore(args) => node_cmd::restore(args),
         Command::Admin(cmd) => admin_cmd::run(cmd),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Log(cmd) => log_cmd::run(cmd),

@@ -130,8 +130,10 @@ struct Statistics {
     secret: u64,
     /// Past their reveal-by date and not revealed: secrecy kept beyond its expiry.
     overdue: u64,
-    /// Entries that are neither.
+    /// Entries that are neither commitments, reveals nor accesses.
     other_entries: u64,
+    /// Accesses to cases, by the role of who accessed them (every read of a case is logged).
+    accesses_by_role: std::collections::BTreeMap<String, u64>,
     /// From revealed events: requests by measure.
     requests_by_measure: std::collections::BTreeMap<String, u64>,
     /// From revealed events: requests by requesting State.
@@ -173,6 +175,7 @@ async fn transparency_statistics(State(state): State<AppState>) -> Response {
                 secret: s.secret,
                 overdue: s.overdue,
                 other_entries: s.other_entries,
+                accesses_by_role: s.accesses_by_role,
                 requests_by_measure: s.requests_by_measure,
                 requests_by_requesting_state: s.requests_by_requesting_state,
                 decisions_by_action: s.decisions_by_action,
@@ -319,6 +322,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::api_cases::create, crate::api_cases::list))
         .routes(routes!(crate::api_cases::get))
         .routes(routes!(crate::api_cases::events))
+        .routes(routes!(crate::api_cases::accesses))
         .routes(routes!(crate::api_cases::command))
         .routes(routes!(crate::evidence::start))
         .routes(routes!(crate::evidence::complete))

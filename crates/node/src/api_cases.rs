@@ -152,7 +152,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Pa
     reply(
         async {
             let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
-            Ok(Json(cases.get(&caller, &id, crate::clock::today()).await?).into_response())
+            let view = cases.get(&caller, &id, crate::clock::today()).await?;
+            cases.record_access(&caller, &id, "read", crate::clock::now()).await?;
+            Ok(Json(view).into_response())
         }
         .await,
     )
@@ -165,7 +167,26 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, Path(id):
     reply(
         async {
             let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
-            Ok(Json(cases.events(&caller, &id).await?).into_response())
+            let events = cases.events(&caller, &id).await?;
+            cases.record_access(&caller, &id, "events", crate::clock::now()).await?;
+            Ok(Json(events).into_response())
+        }
+        .await,
+    )
+}
+
+/// Who accessed a case, when, as which role and to see what, with where each access is
+/// committed in the node's log. Every read of a case, of its events, of this list, of its
+/// evidence and of its page is such an access, recorded before it is answered.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/accesses", tag = "cases", params(("id" = String, Path, description = "The case's id")), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, description = "Not a possible case id", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn accesses(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    reply(
+        async {
+            let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
+            let list = cases.accesses(&caller, &id).await?;
+            cases.record_access(&caller, &id, "accesses", crate::clock::now()).await?;
+            Ok(Json(json!({ "items": list })).into_response())
         }
         .await,
     )

@@ -116,6 +116,21 @@ pub struct CaseView {
     pub decision: Option<Value>,
 }
 
+/// One access to a case, as `GET /api/v1/cases/{id}/accesses` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessView {
+    /// When (UTC).
+    pub at: String,
+    /// Who: the account's or the token's name.
+    pub actor: String,
+    /// Their role.
+    pub role: String,
+    /// What they accessed: the case (`read`), its events, its accesses, its evidence, its page.
+    pub what: String,
+    /// Where the access is committed in the node's log.
+    pub log_index: u64,
+}
+
 /// One event as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct EventView {
@@ -612,6 +627,69 @@ impl Cases {
         let case = Self::load_case(&record)?;
         let view = view_for(caller.role, case.side).ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
         Ok(self.view(record.version, &case, view, today))
+    }
+
+    /// Records that `caller` accessed case `id` (`what`: one of
+    /// [`case::commitment::ACCESS_KINDS`]): the access's commitment is appended to the
+    /// node's log, then the record is stored with where it was logged, before anything of
+    /// the case is answered. If either fails, the access is refused, so no case is read
+    /// without a trace.
+    pub async fn record_access(
+        &self,
+        caller: &Caller,
+        id: &str,
+        what: &'static str,
+        now: case::Timestamp,
+    ) -> Result<(), Problem> {
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let record = case::commitment::AccessRecord {
+            case: id.to_string(),
+            at: now.0,
+            actor: caller.name.clone(),
+            credential: caller.token_id.clone(),
+            role: caller.role.id().to_string(),
+            what: what.to_string(),
+        };
+        let salt = random32()?;
+        let entry = case::commitment::AccessCommitment::new(&self.node, &self.case_salt(id), &record, &salt).to_entry();
+        let log = self.log.clone();
+        let log_index = tokio::task::spawn_blocking(move || log.append(vec![entry]))
+            .await
+            .map_err(|e| internal("the log", &e.to_string()))?
+            .map_err(|e| internal("the log", &e.to_string()))?;
+        self.store
+            .record_accesses(vec![store::NewAccess {
+                case_id,
+                at: UnixTime(now.0),
+                role: record.role.clone(),
+                what: record.what.clone(),
+                bytes: record.to_bytes(),
+                salt,
+                log_index,
+            }])
+            .await
+            .map_err(store_problem)
+    }
+
+    /// Who accessed case `id`, when and how, with where each access is committed in the
+    /// log (for those who may see the case, oversight among them).
+    pub async fn accesses(&self, caller: &Caller, id: &str) -> Result<Vec<AccessView>, Problem> {
+        self.get(caller, id, treaty::Date::from_days_since_epoch(0)).await?;
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let records = self.store.accesses(&case_id).await.map_err(store_problem)?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| {
+                serde_json::from_slice::<case::commitment::AccessRecord>(&r.bytes).ok().map(|a| (a, r.log_index))
+            })
+            .map(|(a, log_index)| AccessView {
+                at: case::Timestamp(a.at).to_string(),
+                actor: a.actor,
+                role: a.role,
+                what: a.what,
+                log_index,
+            })
+            .collect())
     }
 
     /// A case's events with their commitments' bookkeeping.

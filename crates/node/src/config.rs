@@ -31,11 +31,18 @@ pub struct NodeSection {
 pub struct HttpSection {
     /// Address and port to listen on.
     pub listen: String,
+    /// The TLS certificate chain (PEM), relative to the configuration's directory; with
+    /// `tls_key`, the node serves HTTPS only (`custodia keys tls` makes one for local use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// The TLS private key (PEM) of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { listen: "127.0.0.1:8080".into() }
+        HttpSection { listen: "127.0.0.1:8080".into(), tls_cert: None, tls_key: None }
     }
 }
 
@@ -152,7 +159,10 @@ impl Config {
         if !path.is_file() {
             return Err(ConfigError { key: path.display().to_string(), problem: "no such configuration file".into() });
         }
-        let figment = Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("CUSTODIA_").split("__"));
+        let figment = Figment::new()
+            .merge(Toml::file_exact(path))
+            // CUSTODIA_LOG is the log filter, not a configuration key.
+            .merge(Env::prefixed("CUSTODIA_").ignore(&["log"]).split("__"));
         let config: Config = figment.extract().map_err(|e| {
             let key = if e.path.is_empty() { path.display().to_string() } else { e.path.join(".") };
             ConfigError { key, problem: e.kind.to_string() }
@@ -178,6 +188,20 @@ impl Config {
             .listen
             .parse()
             .map_err(|e| err("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen)))?;
+        match (&self.http.tls_cert, &self.http.tls_key) {
+            (Some(_), None) => return Err(err("http.tls_key", "missing: http.tls_cert is set, so is the key".into())),
+            (None, Some(_)) => {
+                return Err(err("http.tls_cert", "missing: http.tls_key is set, so is the certificate".into()));
+            }
+            (Some(c), Some(k)) => {
+                for (key, file) in [("http.tls_cert", c), ("http.tls_key", k)] {
+                    if !base.join(file).is_file() {
+                        return Err(err(key, format!("{file:?}: no such file (custodia keys tls makes one)")));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
         let db = &self.storage.database;
         if !(db.starts_with("sqlite://") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(err("storage.database", format!("{db:?}: expected sqlite://PATH or postgres://...")));
@@ -212,7 +236,7 @@ impl Config {
     pub fn example(name: &str, role: PartyRole, state: &str, listen: &str) -> Config {
         Config {
             node: NodeSection { name: name.into(), role, state: state.into() },
-            http: HttpSection { listen: listen.into() },
+            http: HttpSection { listen: listen.into(), ..HttpSection::default() },
             storage: StorageSection::default(),
             limits: Limits::default(),
             federation: None,
@@ -238,6 +262,10 @@ impl Config {
             self.limits.max_json_bytes,
             self.limits.max_upload_bytes
         ));
+        if let (Some(c), Some(k)) = (&self.http.tls_cert, &self.http.tls_key) {
+            let at = out.find("\n\n[storage]").unwrap_or(out.len());
+            out.insert_str(at, &format!("\ntls_cert = {c:?}\ntls_key = {k:?}"));
+        }
         if let Some(f) = &self.federation {
             out.push_str(&format!(
                 "\n[federation]\ndirectory = {:?}\nkeys = {:?}\nthreshold = {}\n",

@@ -317,6 +317,11 @@ pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath
         }
         let prefix = format!("evidence/{}", meta.manifest_sha256);
         let manifest = tokio::fs::read(dir.join("MANIFEST")).await.map_err(io)?;
+        // Which case the package belongs to: a download is an access to that case.
+        blobs
+            .put_bytes(&format!("{prefix}/CASE"), meta.case.clone().into_bytes().into())
+            .await
+            .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, "blobs", "Blob storage error", e.to_string()))?;
         for (i, f) in meta.files.iter().enumerate() {
             let file = tokio::fs::File::open(dir.join(format!("{i}.part"))).await.map_err(io)?;
             blobs
@@ -372,7 +377,19 @@ pub async fn download(
         } else {
             format!("evidence/{manifest}/files/{name}")
         };
+        // Only those who may see the package's case, and each download is an access to it.
+        let case_id = blobs
+            .get_bytes(&format!("evidence/{manifest}/CASE"))
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .ok_or_else(|| Problem::not_found("such evidence"))?;
+        let cases = state.cases.clone().ok_or_else(|| {
+            bad(StatusCode::SERVICE_UNAVAILABLE, "no-store", "No case storage", "this node has no case storage open")
+        })?;
+        cases.get(&caller, &case_id, crate::clock::today()).await.map_err(|_| Problem::not_found("such evidence"))?;
         let size = blobs.size(&key).await.map_err(|_| Problem::not_found("such evidence"))?;
+        cases.record_access(&caller, &case_id, "evidence", crate::clock::now()).await?;
         let range =
             headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("bytes=")).map(|r| {
                 let (a, b) = r.split_once('-').unwrap_or((r, ""));

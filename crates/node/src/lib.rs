@@ -8,6 +8,7 @@
 pub mod api;
 pub mod api_cases;
 pub mod auth;
+pub mod backup;
 pub mod cases;
 pub mod charts;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod pages;
 pub mod peers;
 pub mod problem;
 pub mod roles;
+pub mod tls;
 pub mod transparency;
 pub mod ui;
 pub mod users;
@@ -50,6 +52,9 @@ pub enum StartError {
     /// Serving.
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    /// The TLS certificate or key (`[http] tls_cert`, `tls_key`).
+    #[error("http.tls_cert/http.tls_key: {0}")]
+    Tls(String),
     /// Case storage.
     #[error("opening the case storage {url}: {detail}")]
     Store {
@@ -207,12 +212,19 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen { addr: config.listen, source })?;
-    tracing::info!(addr = %config.listen, node = %config.config.node.name, "listening");
+    let tls = match (&config.config.http.tls_cert, &config.config.http.tls_key) {
+        (Some(c), Some(k)) => {
+            Some(tls::server_config(&config.base.join(c), &config.base.join(k)).map_err(StartError::Tls)?)
+        }
+        _ => None,
+    };
+    tracing::info!(addr = %config.listen, node = %config.config.node.name, tls = tls.is_some(), "listening");
     let local = listener.local_addr().map_err(StartError::Serve)?;
     eprintln!(
-        "custodia node {} ({}) listening on http://{local}; log key {}",
+        "custodia node {} ({}) listening on {}://{local}; log key {}",
         config.config.node.name,
         config.config.node.role.id(),
+        if tls.is_some() { "https" } else { "http" },
         log.verifier_key
     );
     if let Some(peers) = cases.peers() {
@@ -234,7 +246,13 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
     let blobs = evidence::open_blobs(&config)
         .map_err(|detail| StartError::Store { url: config.config.storage.blobs.clone(), detail })?;
     let app = api::app_with(config, Some(log), Some(cases), Some(blobs));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)
+    match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls).map_err(StartError::Serve)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve),
+    }
 }
 
 async fn shutdown_signal() {

@@ -16,12 +16,52 @@ use crate::api::AppState;
 pub static REQUESTS: [AtomicU64; 5] =
     [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
-/// Counts every answered request by its status class.
+/// Upper bounds (seconds) of the request latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Requests by latency bucket (not cumulative; the last counts what exceeds every bound).
+static LATENCY: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
+/// The sum of every request's latency, in microseconds.
+static LATENCY_SUM_US: AtomicU64 = AtomicU64::new(0);
+
+/// Counts every answered request by its status class and latency, and logs it (tracing:
+/// `debug` for success, `info` for 4xx, `warn` for 5xx; never the query or the body).
 pub async fn count(req: Request<axum::body::Body>, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let res = next.run(req).await;
-    let class = (res.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    let class = (status / 100).clamp(1, 5) as usize - 1;
     REQUESTS[class].fetch_add(1, Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64();
+    let bucket = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());
+    LATENCY[bucket].fetch_add(1, Ordering::Relaxed);
+    LATENCY_SUM_US.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    let ms = secs * 1000.0;
+    match status {
+        500.. => tracing::warn!(target: "custodia::http", %method, %path, status, ms, "request failed"),
+        400..=499 => tracing::info!(target: "custodia::http", %method, %path, status, ms, "request refused"),
+        _ => tracing::debug!(target: "custodia::http", %method, %path, status, ms, "request"),
+    }
     res
+}
+
+/// The latency histogram in Prometheus text.
+fn write_latency(out: &mut String) {
+    let _ = writeln!(out, "# HELP custodia_http_request_duration_seconds Time to answer a request.");
+    let _ = writeln!(out, "# TYPE custodia_http_request_duration_seconds histogram");
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += LATENCY[i].load(Ordering::Relaxed);
+        let _ = writeln!(out, "custodia_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += LATENCY[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
+    let _ = writeln!(out, "custodia_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+    let sum = LATENCY_SUM_US.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(out, "custodia_http_request_duration_seconds_sum {sum}");
+    let _ = writeln!(out, "custodia_http_request_duration_seconds_count {cumulative}");
 }
 
 /// `GET /metrics`
@@ -34,6 +74,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     for (i, n) in REQUESTS.iter().enumerate() {
         let _ = writeln!(out, "custodia_http_requests_total{{class=\"{}xx\"}} {}", i + 1, n.load(Ordering::Relaxed));
     }
+    write_latency(&mut out);
     if let Some(log) = state.log.clone() {
         let today = crate::clock::today();
         if let Ok(Ok((entries, size))) =
@@ -53,6 +94,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 "custodia_commitments{{status=\"secret\"}} {}\ncustodia_commitments{{status=\"revealed\"}} {}\ncustodia_commitments{{status=\"overdue\"}} {}",
                 s.secret, s.revealed, s.overdue
             );
+            let _ = writeln!(
+                out,
+                "# HELP custodia_accesses Accesses to cases committed to the log, by role.\n# TYPE custodia_accesses gauge"
+            );
+            for (role, n) in &s.accesses_by_role {
+                let _ = writeln!(out, "custodia_accesses{{role=\"{role}\"}} {n}");
+            }
         }
     }
     if let Some(peers) = &state.peers {

@@ -262,6 +262,9 @@ async fn case_page(state: &AppState, s: Session, id: &str, message: String) -> R
         Ok(v) => v,
         Err(p) => return p.into_response(),
     };
+    if let Err(p) = cases.record_access(&caller, id, "page", crate::clock::now()).await {
+        return p.into_response();
+    }
     let events = cases.events(&caller, id).await.unwrap_or_default();
     let c = &view.case;
     let side: case::Side = serde_json::from_value(c["side"].clone()).unwrap_or(case::Side::Requesting);

@@ -93,6 +93,7 @@ async fn every_route_every_role() {
         "/api/v1/cases",
         "/api/v1/cases/{id}",
         "/api/v1/cases/{id}/events",
+        "/api/v1/cases/{id}/accesses",
         "/api/v1/cases/{id}/commands",
         "/api/v1/cases/{id}/uploads",
         "/api/v1/uploads/{upload}/complete",
@@ -113,7 +114,11 @@ async fn every_route_every_role() {
     // Case routes: no credentials, 401; a role that may not see the case, 404 (its
     // existence is not revealed); a role that may, 200.
     for (id, side) in [("req", "requesting"), ("in", "requested"), ("prov", "provider")] {
-        for uri in [format!("/api/v1/cases/{id}"), format!("/api/v1/cases/{id}/events")] {
+        for uri in [
+            format!("/api/v1/cases/{id}"),
+            format!("/api/v1/cases/{id}/events"),
+            format!("/api/v1/cases/{id}/accesses"),
+        ] {
             assert_eq!(call("GET", uri.clone(), None, None).await, StatusCode::UNAUTHORIZED, "{uri}");
             for r in ROLES {
                 let want = if may_see(r, side) { StatusCode::OK } else { StatusCode::NOT_FOUND };
@@ -167,5 +172,5 @@ async fn every_route_every_role() {
         );
         checked += 2;
     }
-    assert_eq!(checked, 8 * 4 + 3 * (2 * 7 + 7 + 7) + 7 * 2, "every route, role and kind of case was tried");
+    assert_eq!(checked, 8 * 4 + 3 * (3 * 7 + 7 + 7) + 7 * 2, "every route, role and kind of case was tried");
 }

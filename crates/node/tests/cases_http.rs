@@ -155,6 +155,20 @@ async fn scenario(store: Arc<dyn store::Store>) {
     let idx: Vec<_> = events.as_array().unwrap().iter().map(|e| e["log_index"].as_u64().unwrap()).collect();
     assert_eq!(idx, [0, 1, 2]);
     assert!(events.as_array().unwrap().iter().all(|e| e["revealed"] == false));
+    // Every access to the case is itself recorded and committed to the log before it is
+    // answered: two reads and a read of its events so far (the refused read is not one).
+    let (s, acc) = n.call("GET", "/api/v1/cases/c1/accesses", Some(&oversight), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{acc}");
+    let items = acc["items"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> =
+        items.iter().map(|a| (a["role"].as_str().unwrap(), a["what"].as_str().unwrap())).collect();
+    assert_eq!(seen, [("oversight", "read"), ("central_authority", "read"), ("central_authority", "events")]);
+    let at: Vec<u64> = items.iter().map(|a| a["log_index"].as_u64().unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]) && at[0] > 2, "{at:?}");
+    assert_eq!(items[1]["actor"], "central_authority");
+    assert_eq!(n.call("GET", "/api/v1/cases/c1/accesses", Some(&provider), None, None).await.0, StatusCode::NOT_FOUND);
+    let (_, acc) = n.call("GET", "/api/v1/cases/c1/accesses", Some(&ca), None, None).await;
+    assert_eq!(acc["items"].as_array().unwrap().len(), 4, "reading the accesses is an access too: {acc}");
     // A case without secrecy is revealed as it happens.
     let (s, _) = n
         .call(
@@ -174,6 +188,9 @@ async fn scenario(store: Arc<dyn store::Store>) {
     assert_eq!(stats["secret"], 3);
     assert_eq!(stats["overdue"], 0);
     assert_eq!(stats["requests_by_measure"]["stored_data"], 1);
+    // Accesses are counted by role from the log alone: c1's five, and c2's events read.
+    assert_eq!(stats["accesses_by_role"]["central_authority"], 4, "{stats}");
+    assert_eq!(stats["accesses_by_role"]["oversight"], 2, "{stats}");
     // Listing with cursors.
     let (_, page) = n.call("GET", "/api/v1/cases?limit=1", Some(&ca), None, None).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
@@ -200,6 +217,8 @@ async fn scenario(store: Arc<dyn store::Store>) {
     assert!(text.contains("custodia_commitments{status=\"overdue\"} 0"), "{text}");
     assert!(text.contains("custodia_log_entries "), "{text}");
     assert!(text.contains("custodia_http_requests_total{class=\"4xx\"}"), "{text}");
+    assert!(text.contains("custodia_http_request_duration_seconds_bucket{le=\"+Inf\"}"), "{text}");
+    assert!(text.contains("custodia_accesses{role=\"central_authority\"} 4"), "{text}");
 }
 
 #[tokio::test]

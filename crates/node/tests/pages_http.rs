@@ -31,7 +31,7 @@ async fn a_judge_decides_through_the_pages() {
     .unwrap();
     cases.create(&worker, Some("r1".into()), case::Side::Requesting, &file, false, node::clock::now()).await.unwrap();
     cases.command(&worker, "r1", &case::Command::SubmitForAuthorization, None, node::clock::now()).await.unwrap();
-    let app = node::api::app_with(config, Some(log), Some(cases), None);
+    let app = node::api::app_with(config, Some(log), Some(cases.clone()), None);
     let send = |req: Request<Body>| {
         let app = app.clone();
         async move {
@@ -83,8 +83,17 @@ async fn a_judge_decides_through_the_pages() {
     let (_, _, page) =
         send(post(format!("csrf={csrf}&command=authorize&reference=IJ-1&reasons=Necessary+and+proportionate."))).await;
     assert!(page.contains("Done: authorized."), "{page}");
+    // The history shows the reasons and where the authorization is in the log (each view
+    // of the page is itself logged as an access, so the entry is found, not assumed).
+    let judge = node::auth::Caller { name: "j".into(), role: case::Role::Judge, token_id: "-".into() };
+    let events = cases.events(&judge, "r1").await.unwrap();
+    let authorized = events.iter().find(|e| e.event["kind"] == "authorized").expect("an authorized event");
+    let entry = format!("#{}", authorized.log_index.unwrap());
     assert!(
-        page.contains("Necessary and proportionate.") && page.contains("#2"),
-        "the history shows the reasons and the log entry"
+        page.contains("Necessary and proportionate.") && page.contains(&entry),
+        "the history shows the reasons and the log entry {entry}"
     );
+    // Each view of the page was an access, recorded with the judge's role.
+    let accesses = cases.accesses(&judge, "r1").await.unwrap();
+    assert!(accesses.iter().filter(|a| a.what == "page" && a.role == "judge").count() >= 3, "{accesses:?}");
 }

@@ -27,8 +27,8 @@ mod sqlite;
 pub use blob::{BlobInfo, BlobStore, DEFAULT_PART_SIZE};
 pub use error::{BlobError, StoreError};
 pub use model::{
-    CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, MAX_EVENTS_PER_WRITE, MAX_NAME_LEN,
-    MAX_PAGE, NewCase, NewEvent, Page, UnixTime,
+    AccessRecord, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, MAX_EVENTS_PER_WRITE,
+    MAX_NAME_LEN, MAX_PAGE, NewAccess, NewCase, NewEvent, Page, UnixTime,
 };
 pub use postgres::{BatchStats, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteSettings, SqliteStore};
@@ -75,4 +75,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Up to `limit` events whose commitment has no log index yet, in write order (to log after a restart).
     async fn events_not_logged(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Records accesses to cases (their commitments already logged), atomically. A case that does not exist is
+    /// [`StoreError::CaseNotFound`] and records nothing.
+    async fn record_accesses(&self, accesses: Vec<NewAccess>) -> Result<(), StoreError>;
+
+    /// A case's accesses, in the order recorded (empty if the case does not exist).
+    async fn accesses(&self, id: &CaseId) -> Result<Vec<AccessRecord>, StoreError>;
 }

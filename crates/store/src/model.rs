@@ -144,6 +144,28 @@ pub struct EventRecord {
     pub revealed: bool,
 }
 
+/// An access to a case, to record: its commitment is already in the log at `log_index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAccess {
+    /// The case accessed.
+    pub case_id: CaseId,
+    /// When.
+    pub at: UnixTime,
+    /// The role of who accessed it.
+    pub role: String,
+    /// What was accessed.
+    pub what: String,
+    /// The access record's exact bytes, as committed to.
+    pub bytes: Vec<u8>,
+    /// The salt of its commitment.
+    pub salt: [u8; 32],
+    /// Where its commitment is in the log.
+    pub log_index: u64,
+}
+
+/// A recorded access (see [`NewAccess`]).
+pub type AccessRecord = NewAccess;
+
 /// Which cases [`crate::Store::list_cases`] returns: every field that is `Some` must match exactly.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CaseFilter {

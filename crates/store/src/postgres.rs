@@ -22,10 +22,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::model::{check_filter, check_new_case, check_update, from_db, log_index_refused, page, refused, to_db};
-use crate::rows::{case_from_row, event_from_row};
+use crate::rows::{access_from_row, case_from_row, event_from_row};
 use crate::{
-    CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page, Store,
-    StoreError, UnixTime,
+    AccessRecord, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewAccess, NewCase,
+    NewEvent, Page, Store, StoreError, UnixTime,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -328,6 +328,47 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| event_from_row!(row)).collect()
+    }
+
+    async fn record_accesses(&self, accesses: Vec<NewAccess>) -> Result<(), StoreError> {
+        if accesses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for a in &accesses {
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = $1")
+                .bind(a.case_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::CaseNotFound(a.case_id.clone()));
+            }
+            sqlx::query(
+                "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(a.case_id.as_str())
+            .bind(a.at.0)
+            .bind(a.role.as_str())
+            .bind(a.what.as_str())
+            .bind(a.bytes.as_slice())
+            .bind(a.salt.as_slice())
+            .bind(to_db("log index", a.log_index)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn accesses(&self, id: &CaseId) -> Result<Vec<AccessRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, at, role, what, bytes, salt, log_index FROM accesses WHERE case_id = $1 ORDER BY aid",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| access_from_row!(row)).collect()
     }
 }
 

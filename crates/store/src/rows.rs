@@ -48,4 +48,25 @@ macro_rules! event_from_row {
     }};
 }
 
-pub(crate) use {case_from_row, event_from_row};
+/// Reads an [`crate::AccessRecord`] from a row with the `accesses` columns.
+macro_rules! access_from_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let row = $row;
+        (|| -> Result<$crate::AccessRecord, $crate::StoreError> {
+            let id: String = row.try_get("case_id")?;
+            Ok($crate::AccessRecord {
+                case_id: $crate::CaseId::new(id)
+                    .map_err(|e| $crate::StoreError::Corrupt(format!("a stored case id is invalid: {e}")))?,
+                at: $crate::UnixTime(row.try_get("at")?),
+                role: row.try_get("role")?,
+                what: row.try_get("what")?,
+                bytes: row.try_get("bytes")?,
+                salt: $crate::model::salt_from_db(row.try_get("salt")?)?,
+                log_index: $crate::model::from_db("log_index", row.try_get("log_index")?)?,
+            })
+        })()
+    }};
+}
+
+pub(crate) use {access_from_row, case_from_row, event_from_row};

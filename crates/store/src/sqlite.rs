@@ -20,10 +20,10 @@ use sqlx::{Connection as _, Row as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{self, check_filter, check_new_case, check_update, log_index_refused, page, refused, to_db};
-use crate::rows::{case_from_row, event_from_row};
+use crate::rows::{access_from_row, case_from_row, event_from_row};
 use crate::{
-    BatchStats, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewCase, NewEvent, Page,
-    Store, StoreError,
+    AccessRecord, BatchStats, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewAccess,
+    NewCase, NewEvent, Page, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -78,6 +78,7 @@ enum WriteOp {
     Update(CaseId, CaseUpdate),
     SetLogIndex(CaseId, u64, u64),
     MarkRevealed(CaseId, u64),
+    RecordAccesses(Vec<NewAccess>),
 }
 
 #[derive(Debug)]
@@ -123,6 +124,30 @@ impl SqliteStore {
             batched_updates: self.stats.batched_writes.load(Ordering::Relaxed),
             retried_alone: self.stats.retried_alone.load(Ordering::Relaxed),
         }
+    }
+
+    /// Writes a transactionally consistent copy of the database file `db` to `out` (which must not
+    /// exist) with `VACUUM INTO`, through a read-only connection of its own, so it works while a node
+    /// writes to `db`. The copy is a plain database file (no WAL to go with it).
+    pub async fn snapshot(db: &Path, out: &Path) -> Result<(), StoreError> {
+        if out.exists() {
+            return Err(StoreError::Invalid(format!("{}: exists, refusing to overwrite", out.display())));
+        }
+        if !db.is_file() {
+            return Err(StoreError::Invalid(format!(
+                "{}: no such database file (has the node ever started?)",
+                db.display()
+            )));
+        }
+        let connect = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(db)
+            .read_only(true)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let mut conn = SqliteConnection::connect_with(&connect).await?;
+        let target = out.to_str().ok_or_else(|| StoreError::Invalid(format!("{}: not UTF-8", out.display())))?;
+        sqlx::query("VACUUM INTO ?").bind(target).execute(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
     }
 
     /// The database file.
@@ -245,6 +270,33 @@ async fn apply<'a>(
         WriteOp::Create(case, events) => create(conn, case, events, rows).await,
         WriteOp::Update(id, update) => update_case(conn, id, update, rows).await,
         WriteOp::SetLogIndex(id, seq, log_index) => set_log_index(conn, id, *seq, *log_index).await,
+        WriteOp::RecordAccesses(accesses) => {
+            for a in accesses {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = ?1")
+                    .bind(a.case_id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(Err(StoreError::CaseNotFound(a.case_id.clone())));
+                }
+            }
+            for a in accesses {
+                sqlx::query(
+                    "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .bind(a.case_id.as_str())
+                .bind(a.at.0)
+                .bind(a.role.as_str())
+                .bind(a.what.as_str())
+                .bind(a.bytes.as_slice())
+                .bind(a.salt.as_slice())
+                .bind(a.log_index as i64)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(Ok(Outcome::Done))
+        }
         WriteOp::MarkRevealed(id, seq) => {
             let done = sqlx::query("UPDATE events SET revealed = 1 WHERE case_id = ?1 AND seq = ?2")
                 .bind(id.as_str())
@@ -498,5 +550,25 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         rows.iter().map(|row| event_from_row!(row)).collect()
+    }
+
+    async fn record_accesses(&self, accesses: Vec<NewAccess>) -> Result<(), StoreError> {
+        for a in &accesses {
+            to_db("log index", a.log_index)?;
+        }
+        if accesses.is_empty() {
+            return Ok(());
+        }
+        self.write(WriteOp::RecordAccesses(accesses)).await.map(drop)
+    }
+
+    async fn accesses(&self, id: &CaseId) -> Result<Vec<AccessRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, at, role, what, bytes, salt, log_index FROM accesses WHERE case_id = ?1 ORDER BY aid",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(|row| access_from_row!(row)).collect()
     }
 }

@@ -358,6 +358,36 @@ async fn reveal_and_log_bookkeeping(s: Arc<dyn Store>) {
     assert_eq!(events[0].reveal_by, Some(DayNumber(100)));
 }
 
+async fn accesses_are_recorded_in_order(s: Arc<dyn Store>) {
+    let a = new_case("acc-a", "DE", "requested", "open", 1);
+    s.create_case(a.clone(), vec![event("created", 1, b"e1", None)]).await.unwrap();
+    let access = |what: &str, log_index: u64| store::NewAccess {
+        case_id: a.id.clone(),
+        at: UnixTime(10 + log_index as i64),
+        role: "judge".into(),
+        what: what.into(),
+        bytes: format!("{{\"what\":\"{what}\"}}").into_bytes(),
+        salt: [log_index as u8; 32],
+        log_index,
+    };
+    assert!(s.accesses(&a.id).await.unwrap().is_empty());
+    s.record_accesses(vec![access("read", 5), access("events", 6)]).await.unwrap();
+    s.record_accesses(vec![]).await.unwrap();
+    s.record_accesses(vec![access("evidence", 9)]).await.unwrap();
+    let got = s.accesses(&a.id).await.unwrap();
+    assert_eq!(got, vec![access("read", 5), access("events", 6), access("evidence", 9)]);
+    // An unknown case records nothing, not even the accesses beside it.
+    let mut other = access("read", 11);
+    other.case_id = id("acc-none");
+    let err = s.record_accesses(vec![access("page", 10), other]).await.unwrap_err();
+    assert!(matches!(err, StoreError::CaseNotFound(_)), "{err}");
+    assert_eq!(s.accesses(&a.id).await.unwrap().len(), 3);
+    assert!(s.accesses(&id("acc-none")).await.unwrap().is_empty());
+    // One log index, one access.
+    assert!(s.record_accesses(vec![access("read", 5)]).await.is_err());
+    assert_eq!(s.accesses(&a.id).await.unwrap().len(), 3);
+}
+
 /// Declares one test per scenario for a backend.
 macro_rules! conformance {
     ($backend:ident: $($scenario:ident),* $(,)?) => {
@@ -394,4 +424,5 @@ both!(
     concurrent_writers,
     list_with_pagination,
     reveal_and_log_bookkeeping,
+    accesses_are_recorded_in_order,
 );

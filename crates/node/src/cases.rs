@@ -796,6 +796,58 @@ impl Cases {
         Ok(out)
     }
 
+    /// Records that `caller` accessed each case of `ids` (`what` as in
+    /// [`Cases::record_access`]), with one append to the log for all of them (a role page
+    /// that shows several cases in full), before any of them is answered.
+    pub async fn record_accesses(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        what: &'static str,
+        now: case::Timestamp,
+    ) -> Result<(), Problem> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut entries = Vec::with_capacity(ids.len());
+        let mut pending = Vec::with_capacity(ids.len());
+        for id in ids {
+            let case_id = CaseId::new(id.as_str()).map_err(store_problem)?;
+            let record = case::commitment::AccessRecord {
+                case: id.clone(),
+                at: now.0,
+                actor: caller.name.clone(),
+                credential: caller.token_id.clone(),
+                role: caller.role.id().to_string(),
+                what: what.to_string(),
+            };
+            let salt = random32()?;
+            entries.push(
+                case::commitment::AccessCommitment::new(&self.node, &self.case_salt(id), &record, &salt).to_entry(),
+            );
+            pending.push((case_id, record, salt));
+        }
+        let log = self.log.clone();
+        let first = tokio::task::spawn_blocking(move || log.append(entries))
+            .await
+            .map_err(|e| internal("the log", &e.to_string()))?
+            .map_err(|e| internal("the log", &e.to_string()))?;
+        let accesses = pending
+            .into_iter()
+            .enumerate()
+            .map(|(i, (case_id, record, salt))| store::NewAccess {
+                case_id,
+                at: UnixTime(now.0),
+                role: record.role.clone(),
+                what: record.what.clone(),
+                bytes: record.to_bytes(),
+                salt,
+                log_index: first + i as u64,
+            })
+            .collect();
+        self.store.record_accesses(accesses).await.map_err(store_problem)
+    }
+
     /// The tag that case `id`'s commitments carry in the log.
     pub fn tag_of(&self, id: &str) -> String {
         commitment::case_tag(&self.case_salt(id), id)

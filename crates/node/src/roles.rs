@@ -430,6 +430,14 @@ async fn queue(
     today: treaty::Date,
 ) -> Queue {
     let total = cases.len();
+    // What is shown in full (the policy, the history) is an access to the case: committed
+    // to the log and stored before the page is answered, for all of them at once. If that
+    // fails, the items are listed without their details.
+    let full: Vec<String> = cases.iter().take(SHOWN_IN_FULL).map(|s| s.case.id.clone()).collect();
+    let recorded = match &state.cases {
+        Some(c) => c.record_accesses(caller, &full, "page", crate::clock::now()).await.is_ok(),
+        None => false,
+    };
     let mut items = Vec::new();
     for (i, s) in cases.into_iter().enumerate().take(LISTED) {
         let c = &s.case;
@@ -448,7 +456,7 @@ async fn queue(
                 _ => None,
             },
             about: about(s),
-            full: i < SHOWN_IN_FULL,
+            full: recorded && i < SHOWN_IN_FULL,
             outcome: String::new(),
             grounds: Vec::new(),
             conditions: Vec::new(),

@@ -136,6 +136,9 @@ async fn the_judge_queue_asks_for_reasons_shows_grounds_and_history_and_forgets_
     );
     assert!(item.contains("<legend>refuse authorization</legend>"));
     assert!(page.contains("Authorizations <span class=\"count\">(1)</span>"));
+    // Showing it in full is an access to the case, committed to the log before the answer.
+    let accesses = n.cases.accesses(&who(case::Role::Oversight), "r1").await.unwrap();
+    assert!(accesses.iter().any(|a| a.what == "page" && a.role == "judge" && a.actor == "judge"), "{accesses:?}");
     // Decide through the form the queue shows (the case page's handler runs the command).
     let csrf = item.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
     let (_, _, done) = send(

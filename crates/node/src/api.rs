@@ -38,6 +38,8 @@ pub struct AppState {
     pub peers: Option<Arc<crate::peers::Peers>>,
     /// Witnessing (of others' logs, and of this node's by others), with a federation.
     pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
+    /// What the role pages keep between requests (their pass over the cases).
+    pub role_pages: Arc<crate::roles::Cache>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -367,6 +369,7 @@ pub fn app_full(
         blobs,
         peers,
         witnessing,
+        role_pages: Arc::default(),
     };
     let router = router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
@@ -376,6 +379,10 @@ pub fn app_full(
         .route("/me", axum::routing::get(crate::login::me))
         .route("/cases", axum::routing::get(crate::pages::list))
         .route("/cases/{id}", axum::routing::get(crate::pages::show).post(crate::pages::act))
+        .route("/judge", axum::routing::get(crate::roles::judge))
+        .route("/authority", axum::routing::get(crate::roles::authority))
+        .route("/provider", axum::routing::get(crate::roles::provider))
+        .route("/oversight", axum::routing::get(crate::roles::oversight))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
         .route(

@@ -758,3 +758,179 @@ impl Cases {
         Ok((out, page.next.map(|c| c.as_str().to_string())))
     }
 }
+
+// ---------------- For the role pages (`roles`): one pass over the node's cases ----------------
+
+/// One case as the role pages and their statistics see it: its snapshot without the case
+/// file, and its events' kinds and times (with the body of the few kinds that statistics
+/// count: `created`, decisions, rulings).
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The stored version it was read at.
+    pub version: u64,
+    /// The case (its `case_file` emptied: no personal data leaves this pass).
+    pub case: Case,
+    /// Its events, in order.
+    pub events: Vec<ScannedEvent>,
+}
+
+/// One event of a [`Scanned`] case.
+#[derive(Debug, Clone)]
+pub struct ScannedEvent {
+    /// Its kind (`created`, `decided`...).
+    pub kind: String,
+    /// When it happened (seconds since the epoch, UTC).
+    pub at: i64,
+    /// The event's JSON for `created`, `decided`, `answer_recorded`,
+    /// `consultation_concluded`, `review_decided` and `objection_decided`; else null.
+    pub body: Value,
+}
+
+/// The event kinds whose body a scan keeps.
+const SCANNED_BODIES: &[&str] =
+    &["created", "decided", "answer_recorded", "consultation_concluded", "review_decided", "objection_decided"];
+
+impl Cases {
+    /// Every case of this node with its events' metadata, for the role pages' queues and
+    /// statistics. Whoever shows them filters by [`view_for`]. A case of `previous` whose
+    /// stored version has not moved is taken from there, not read and parsed again.
+    pub async fn scan(&self, previous: &[Arc<Scanned>]) -> Result<Vec<Arc<Scanned>>, Problem> {
+        let known: std::collections::HashMap<&str, &Arc<Scanned>> =
+            previous.iter().map(|s| (s.case.id.as_str(), s)).collect();
+        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let mut cursor: Option<Cursor> = None;
+        let mut out = Vec::new();
+        loop {
+            let page = self.store.list_cases(&filter, cursor.as_ref(), store::MAX_PAGE).await.map_err(store_problem)?;
+            for r in &page.items {
+                if let Some(p) = known.get(r.id.as_str())
+                    && p.version == r.version
+                {
+                    out.push(Arc::clone(p));
+                    continue;
+                }
+                out.push(self.scanned(r).await?);
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that `caller` accessed each case of `ids` (`what` as in
+    /// [`Cases::record_access`]), with one append to the log for all of them (a role page
+    /// that shows several cases in full), before any of them is answered.
+    pub async fn record_accesses(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        what: &'static str,
+        now: case::Timestamp,
+    ) -> Result<(), Problem> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut entries = Vec::with_capacity(ids.len());
+        let mut pending = Vec::with_capacity(ids.len());
+        for id in ids {
+            let case_id = CaseId::new(id.as_str()).map_err(store_problem)?;
+            let record = case::commitment::AccessRecord {
+                case: id.clone(),
+                at: now.0,
+                actor: caller.name.clone(),
+                credential: caller.token_id.clone(),
+                role: caller.role.id().to_string(),
+                what: what.to_string(),
+            };
+            let salt = random32()?;
+            entries.push(
+                case::commitment::AccessCommitment::new(&self.node, &self.case_salt(id), &record, &salt).to_entry(),
+            );
+            pending.push((case_id, record, salt));
+        }
+        let log = self.log.clone();
+        let first = tokio::task::spawn_blocking(move || log.append(entries))
+            .await
+            .map_err(|e| internal("the log", &e.to_string()))?
+            .map_err(|e| internal("the log", &e.to_string()))?;
+        let accesses = pending
+            .into_iter()
+            .enumerate()
+            .map(|(i, (case_id, record, salt))| store::NewAccess {
+                case_id,
+                at: UnixTime(now.0),
+                role: record.role.clone(),
+                what: record.what.clone(),
+                bytes: record.to_bytes(),
+                salt,
+                log_index: first + i as u64,
+            })
+            .collect();
+        self.store.record_accesses(accesses).await.map_err(store_problem)
+    }
+
+    /// The tag that case `id`'s commitments carry in the log.
+    pub fn tag_of(&self, id: &str) -> String {
+        commitment::case_tag(&self.case_salt(id), id)
+    }
+
+    /// One case as [`Cases::scan`] reads it (none if there is no such case).
+    pub async fn scan_one(&self, id: &str) -> Result<Option<Arc<Scanned>>, Problem> {
+        let case_id = CaseId::new(id).map_err(store_problem)?;
+        let Some(r) = self.store.load_case(&case_id).await.map_err(store_problem)? else { return Ok(None) };
+        Ok(Some(self.scanned(&r).await?))
+    }
+
+    /// The cases created at or after `since` (seconds; creation order) that `known` does
+    /// not know, as [`Cases::scan`] reads them.
+    pub async fn scan_since(
+        &self,
+        since: i64,
+        known: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Arc<Scanned>>, Problem> {
+        let mut raw = since.to_be_bytes().to_vec();
+        raw.push(b' '); // just before every case id (ids hold no control character)
+        let text: String = std::iter::once("c1.".to_string()).chain(raw.iter().map(|b| format!("{b:02x}"))).collect();
+        let mut cursor = Some(Cursor::parse(&text).map_err(store_problem)?);
+        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let mut out = Vec::new();
+        while let Some(c) = cursor.take() {
+            let page = self.store.list_cases(&filter, Some(&c), store::MAX_PAGE).await.map_err(store_problem)?;
+            for r in page.items.iter().filter(|r| !known(r.id.as_str())) {
+                out.push(self.scanned(r).await?);
+            }
+            cursor = page.next;
+        }
+        Ok(out)
+    }
+
+    async fn scanned(&self, r: &store::CaseRecord) -> Result<Arc<Scanned>, Problem> {
+        let mut case = Self::load_case(r)?;
+        case.case_file = Arc::from("");
+        let events = self
+            .store
+            .events(&r.id)
+            .await
+            .map_err(store_problem)?
+            .into_iter()
+            .map(|e| ScannedEvent {
+                body: if SCANNED_BODIES.contains(&e.kind.as_str()) {
+                    serde_json::from_slice(&e.bytes).unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                },
+                kind: e.kind,
+                at: e.at.0,
+            })
+            .collect();
+        Ok(Arc::new(Scanned { version: r.version, case, events }))
+    }
+
+    /// The size of the node's log: every change to a case appends to it, so a view built
+    /// from the cases at one size is still valid while the size stays the same.
+    pub fn log_size(&self) -> u64 {
+        self.log.size()
+    }
+}

@@ -860,6 +860,18 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     if opts.ui {
         // The simulated clock goes back to now, so that people act at today's date.
         clock::advance(-clock::simulated_offset());
+        // From here on messages go out as people act, and the witnesses keep cosigning.
+        for n in &nodes {
+            tokio::spawn(crate::run_deliverer(n.peers.clone()));
+            let w = n.witnessing.clone();
+            tokio::spawn(async move {
+                loop {
+                    w.submit(u64::try_from(clock::now().0).unwrap_or(0)).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                }
+            });
+        }
+        let package = open_work(a, b, p, &all, &accepted, &root).await?;
         s.say(
             "\nThe nodes stay up. Log in with these demo accounts (password for all: DEMO_PASSWORD):"
                 .replace("DEMO_PASSWORD", DEMO_PASSWORD),
@@ -881,6 +893,15 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             }
             s.say(format!("  {:<22} {}/login   as {}", n.name, n.url, logins.join(", ")));
         }
+        s.say("\nWaiting for people (the main page of each role: /judge, /authority, /provider, /oversight):");
+        s.say(format!("  [AA-central-authority] judge: authorize {UI_AUTHORIZE}"));
+        s.say(format!("  [BB-central-authority] central authority: decide {UI_DECIDE}"));
+        s.say(format!("  [Example-Mail] provider legal: object to {UI_OBJECT} (then BB's judge rules)"));
+        s.say(format!(
+            "  [Example-Mail] provider legal: upload the sealed package {} (signed by {}) for {UI_EVIDENCE}",
+            package.0.display(),
+            package.1.display()
+        ));
         s.say("  the public transparency report of each node is at its URL; Ctrl-C stops the nodes");
         let _ = tokio::signal::ctrl_c().await;
     }
@@ -892,4 +913,81 @@ pub async fn run(opts: Options) -> Result<Report, String> {
         ));
     }
     Ok(s.report)
+}
+
+/// The request `custodia demo --ui` leaves before AA's judge.
+pub const UI_AUTHORIZE: &str = "ui-authorize";
+/// The request it leaves before BB's central authority.
+pub const UI_DECIDE: &str = "ui-decide";
+/// The request it leaves in Example-Mail's inbox, to object to.
+pub const UI_OBJECT: &str = "ui-object";
+/// The request it leaves with Example-Mail to execute, with a sealed package to upload.
+pub const UI_EVIDENCE: &str = "ui-evidence";
+
+/// Opens the cases that wait for people in `--ui` mode, one for each role's part of the
+/// story, and seals an evidence package for the provider to upload. Returns the
+/// package's folder and the sealer's public identity file.
+async fn open_work(
+    a: &Node,
+    b: &Node,
+    p: &Node,
+    all: &[&Node],
+    accepted: &federation::Accepted,
+    root: &Path,
+) -> Result<(PathBuf, PathBuf), String> {
+    let now = clock::now;
+    let fail = |p: crate::problem::Problem| p.detail.unwrap_or(p.title.to_string());
+    let cw = who(Role::CaseWorker, "demo case worker");
+    for id in [UI_AUTHORIZE, UI_DECIDE, UI_OBJECT, UI_EVIDENCE] {
+        a.cases
+            .create(&cw, Some(id.into()), Side::Requesting, &case_file("content"), false, now())
+            .await
+            .map_err(fail)?;
+        a.cases.command(&cw, id, &Command::SubmitForAuthorization, None, now()).await.map_err(fail)?;
+        if id == UI_AUTHORIZE {
+            continue;
+        }
+        let authorize = Command::Authorize {
+            reference: format!("AA-court 2026/{id}"),
+            reasons: vec!["Necessary and proportionate: a named account, three months.".into()],
+        };
+        a.cases.command(&who(Role::Judge, "demo judge"), id, &authorize, None, now()).await.map_err(fail)?;
+        a.cases.command(&cw, id, &Command::Send, None, now()).await.map_err(fail)?;
+    }
+    deliver(all).await;
+    let ca = who(Role::CentralAuthority, "demo central authority");
+    for id in [UI_OBJECT, UI_EVIDENCE] {
+        let at_b = format!("AA-central-authority:{id}");
+        let admit = Command::Decide { action: Action::Admit, reasons: vec![], until: None };
+        b.cases.command(&ca, &at_b, &admit, None, now()).await.map_err(fail)?;
+        let route = Command::RouteToProvider { provider: "Example-Mail".into() };
+        b.cases.command(&ca, &at_b, &route, None, now()).await.map_err(fail)?;
+    }
+    deliver(all).await;
+    let legal = who(Role::ProviderLegal, "demo provider legal");
+    let at_p = format!("BB-central-authority:AA-central-authority:{UI_EVIDENCE}");
+    p.cases.command(&legal, &at_p, &Command::ProviderAcknowledge, None, now()).await.map_err(fail)?;
+    deliver(all).await;
+    // The provider's export, sealed to A's requesting authority: big enough (4 MiB) for the
+    // upload's progress bar and its resumption to show.
+    let export = p.dir.join("ui-export");
+    std::fs::create_dir_all(&export).map_err(|e| e.to_string())?;
+    let mut mbox = String::with_capacity(4 << 20);
+    let mut i = 0u64;
+    while mbox.len() < 4 << 20 {
+        let _ = writeln!(mbox, "From suspect@mail.example message {i}: (three months of messages, line {i})");
+        i += 1;
+    }
+    std::fs::write(export.join("mailbox.mbox"), mbox).map_err(|e| e.to_string())?;
+    let inputs = seal::evidence::collect_inputs(&[export.join("mailbox.mbox")]).map_err(|e| e.to_string())?;
+    let pkg = root.join("Example-Mail").join("ui-package");
+    let _ = std::fs::remove_dir_all(&pkg);
+    let a_recipient = accepted.directory.party("AA-central-authority").map(|x| x.recipient.clone()).ok_or("A")?;
+    let stamp = u64::try_from(clock::now().0).unwrap_or(0);
+    let identity = crate::peers::identity(&p.dir.join("data"), "Example-Mail", stamp).map_err(|e| e.to_string())?;
+    seal::evidence::seal(&inputs, &[a_recipient], &identity, stamp, &pkg, &mut seal::evidence::NoProgress)
+        .map_err(|e| e.to_string())?;
+    let signer = root.join("Example-Mail").join("Example-Mail.pub");
+    std::fs::write(&signer, identity.public_file()).map_err(|e| e.to_string())?;
+    Ok((pkg, signer))
 }

@@ -24,6 +24,7 @@ struct MePage {
     name: String,
     role: String,
     csrf: String,
+    home: (&'static str, &'static str),
 }
 
 fn render(t: impl Template, status: StatusCode) -> Response {
@@ -91,6 +92,7 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 name: s.name,
                 role: s.role.id().replace('_', " "),
                 csrf: s.csrf,
+                home: crate::roles::main_page(s.role),
             },
             StatusCode::OK,
         ),

@@ -24,7 +24,7 @@ pub struct Row {
     side: String,
     state: String,
     awaited: String,
-    deadline: String,
+    deadline: Option<crate::roles::When>,
     secrecy: String,
 }
 
@@ -40,24 +40,24 @@ struct CasesPage {
 /// A form for one command.
 #[derive(Debug)]
 pub struct ActionForm {
-    command: String,
-    label: String,
-    rule: String,
-    reasons: bool,
-    until: bool,
-    reference: bool,
-    actions: Vec<String>,
-    rulings: bool,
-    provider: bool,
-    grounds: bool,
-    confidential_until: bool,
+    pub(crate) command: String,
+    pub(crate) label: String,
+    pub(crate) rule: String,
+    pub(crate) reasons: bool,
+    pub(crate) until: bool,
+    pub(crate) reference: bool,
+    pub(crate) actions: Vec<String>,
+    pub(crate) rulings: bool,
+    pub(crate) provider: bool,
+    pub(crate) grounds: bool,
+    pub(crate) confidential_until: bool,
 }
 
 /// One event of the history.
 #[derive(Debug)]
 pub struct HistoryRow {
     seq: u64,
-    at: String,
+    at: Option<crate::roles::When>,
     actor: String,
     kind: String,
     detail: String,
@@ -76,18 +76,18 @@ struct CasePage {
     conditions: Vec<(String, String, String)>,
     secrecy: String,
     notification: String,
-    deadline: String,
+    deadline: Option<crate::roles::When>,
     history: Vec<HistoryRow>,
     forms: Vec<ActionForm>,
     csrf: String,
     message: String,
 }
 
-fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     crate::users::cookie(headers).and_then(|sid| state.users.session(&sid, crate::clock::now().0))
 }
 
-fn render(t: impl Template) -> Response {
+pub(crate) fn render(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => crate::ui::page(html),
         Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "render", "The page could not be rendered")
@@ -96,8 +96,16 @@ fn render(t: impl Template) -> Response {
     }
 }
 
+/// A case's next deadline, for a page.
+fn due(case: &Value) -> Option<crate::roles::When> {
+    case["deadline"]["due"].as_str().and_then(case::Timestamp::parse).map(crate::roles::when)
+}
+
+/// How many cases `/cases` lists (the ones changed last).
+pub const LIST_ROWS: usize = 200;
+
 /// What a case in a state is waiting for, in words.
-fn awaited(side: &str, state: &str) -> &'static str {
+pub(crate) fn awaited(side: &str, state: &str) -> &'static str {
     match (side, state) {
         (_, "draft") => "the case worker: complete and send (or put before a judge)",
         (_, "awaiting_authorization") => "a judge: authorize or refuse",
@@ -126,27 +134,35 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
     let Some(cases) = state.cases.clone() else {
         return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-store", "No case storage").into_response();
     };
-    let caller = crate::auth::Caller { name: s.name.clone(), role: s.role, token_id: "session".into() };
-    let (items, _) = match cases.list(&caller, None, None, 200, crate::clock::today()).await {
+    // From the role pages' pass over the cases (metadata only: no policy run per row),
+    // the 200 changed last first.
+    let snap = match state.role_pages.snapshot(&cases, state.log.as_ref()).await {
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };
-    let rows = items
-        .iter()
-        .map(|v| {
-            let c = &v.case;
-            let side = c["side"].as_str().unwrap_or("").to_string();
-            let st = c["state"].as_str().unwrap_or("").to_string();
+    let mut seen: Vec<&case::Case> =
+        snap.cases.iter().map(|c| &c.case).filter(|c| crate::cases::view_for(s.role, c.side).is_some()).collect();
+    let latest_first = |a: &&case::Case, b: &&case::Case| (b.updated_at.0, &b.id).cmp(&(a.updated_at.0, &a.id));
+    if seen.len() > LIST_ROWS {
+        seen.select_nth_unstable_by(LIST_ROWS, latest_first);
+        seen.truncate(LIST_ROWS);
+    }
+    seen.sort_unstable_by(latest_first);
+    let rows = seen
+        .into_iter()
+        .map(|c| {
+            let (side, st) = (c.side.id(), c.state.id());
             Row {
-                id: c["id"].as_str().unwrap_or("").into(),
-                awaited: awaited(&side, &st).into(),
-                deadline: c["deadline"]["due"].as_str().map(|d| format!("{d} (UTC)")).unwrap_or_else(|| "—".into()),
-                secrecy: match c["secrecy"]["status"].as_str() {
-                    Some("secret") => format!("until {}", c["secrecy"]["until"].as_str().unwrap_or("")),
-                    Some(other) => other.replace('_', " "),
-                    None => String::new(),
+                id: c.id.clone(),
+                awaited: awaited(side, st).into(),
+                deadline: c.deadline.map(|d| crate::roles::when(d.due)),
+                secrecy: match c.secrecy {
+                    case::Secrecy::Secret { until, .. } => format!("until {until}"),
+                    case::Secrecy::None => "none".into(),
+                    case::Secrecy::RevealDue { .. } => "reveal due".into(),
+                    case::Secrecy::Revealed { .. } => "revealed".into(),
                 },
-                side,
+                side: side.into(),
                 state: st.replace('_', " "),
             }
         })
@@ -174,7 +190,7 @@ fn applies(kind: CommandKind, case: &Value) -> bool {
     }
 }
 
-fn forms_for(side: case::Side, st: CaseState, role: Role, case: &Value) -> Vec<ActionForm> {
+pub(crate) fn forms_for(side: case::Side, st: CaseState, role: Role, case: &Value) -> Vec<ActionForm> {
     case::table::TRANSITIONS
         .iter()
         .filter(|t| applies(t.command, case))
@@ -302,7 +318,7 @@ async fn case_page(state: &AppState, s: Session, id: &str, message: String) -> R
             }
             HistoryRow {
                 seq: ev["seq"].as_u64().unwrap_or(0),
-                at: ev["at"].as_str().unwrap_or("").into(),
+                at: ev["at"].as_str().and_then(case::Timestamp::parse).map(crate::roles::when),
                 actor: ev["actor"].as_str().unwrap_or("").replace('_', " "),
                 kind: ev["kind"].as_str().unwrap_or("").replace('_', " "),
                 detail: detail.join("; "),
@@ -324,7 +340,7 @@ async fn case_page(state: &AppState, s: Session, id: &str, message: String) -> R
             None => String::new(),
         },
         notification: c["notification"]["status"].as_str().unwrap_or("").replace('_', " "),
-        deadline: c["deadline"]["due"].as_str().map(|d| format!("{d} (UTC)")).unwrap_or_else(|| "—".into()),
+        deadline: due(c),
         history,
         forms: forms_for(side, st, s.role, c),
         csrf: s.csrf,

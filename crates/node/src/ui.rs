@@ -1,7 +1,7 @@
 //! The web UI: server-rendered pages (askama, escaping by default), static assets served
 //! from the node's own origin (no CDN), a strict Content-Security-Policy. Charts are
-//! drawn by Chart.js (npm) from tables that stay in the page, so every page reads
-//! correctly without JavaScript.
+//! drawn on the server as SVG (`charts`, plotters), each with its figures as a table, so
+//! every page reads correctly without JavaScript.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -18,7 +18,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 #[derive(Debug)]
 pub struct RevealedRow {
     /// When it happened.
-    pub at: String,
+    pub at: crate::roles::When,
     /// Its kind.
     pub kind: String,
     /// The role that acted.
@@ -41,13 +41,11 @@ struct PublicPage {
     secret: u64,
     revealed: u64,
     invalid_reveals: u64,
-    commitments: Vec<(String, u64)>,
-    by_measure: Vec<(String, u64)>,
-    by_state: Vec<(String, u64)>,
-    decisions: Vec<(String, u64)>,
-    rulings: Vec<(String, u64)>,
+    charts: Vec<crate::charts::Chart>,
+    commitments: crate::charts::Chart,
     revealed_events: Vec<RevealedRow>,
-    checkpoint: Option<String>,
+    checkpoint: crate::roles::SignedCheckpoint,
+    cosigned: Option<crate::roles::SignedCheckpoint>,
 }
 
 /// An HTML response with the page headers (CSP and friends).
@@ -61,44 +59,37 @@ pub fn page(html: String) -> Response {
     res
 }
 
-/// `GET /`: the public transparency page (no login).
+/// `GET /`: the public transparency page (no login): the statistics and charts
+/// recomputed from the log alone (kept while the log's size and the day stay the same),
+/// the latest checkpoint with its cosignatures, the revealed events, and how to verify.
 pub async fn public(State(state): State<AppState>) -> Response {
     let today = crate::clock::today();
     let cfg = &state.config.config;
-    let log_dir = state.config.base.join(&cfg.storage.log_dir);
-    let checkpoint = tokio::fs::read_to_string(log_dir.join("checkpoint")).await.ok();
-    let (entries, size, key) = match state.log.clone() {
-        Some(log) => {
-            match tokio::task::spawn_blocking(move || log.entries().map(|e| (e, log.size(), log.verifier_key.clone())))
-                .await
-            {
-                Ok(Ok(x)) => x,
-                Ok(Err(e)) => {
-                    return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "log-read", "The log could not be read")
-                        .detail(e.to_string())
-                        .into_response();
-                }
-                Err(e) => {
-                    return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
-                        .detail(e.to_string())
-                        .into_response();
-                }
-            }
-        }
-        None => (Vec::new(), 0, String::new()),
+    let (checkpoint, cosigned) = crate::roles::checkpoints(&state).await;
+    let (figures, size, key) = match state.log.clone() {
+        Some(log) => match state.role_pages.public(&log, today).await {
+            Ok(f) => (Some(f.clone()), f.key.0, log.verifier_key.clone()),
+            Err(p) => return p.into_response(),
+        },
+        None => (None, 0, String::new()),
     };
-    let stats = case::commitment::statistics(entries.iter().map(Vec::as_slice), today);
-    let mut revealed: Vec<RevealedRow> = case::commitment::revealed(entries.iter().map(Vec::as_slice))
-        .into_iter()
-        .map(|(c, e)| RevealedRow {
-            at: e.at.to_string(),
-            kind: c.kind,
-            actor: e.actor.id().into(),
-            case_tag: c.case_tag,
+    let empty = crate::roles::PublicFigures { key: (0, 0), stats: Default::default(), revealed: Vec::new() };
+    let f = figures.as_deref().unwrap_or(&empty);
+    let stats = &f.stats;
+    let revealed_events: Vec<RevealedRow> = f
+        .revealed
+        .iter()
+        .rev()
+        .take(100)
+        .map(|(tag, e)| RevealedRow {
+            at: crate::roles::when(e.at),
+            kind: e.kind().replace('_', " "),
+            actor: e.actor.id().replace('_', " "),
+            case_tag: tag.clone(),
         })
         .collect();
-    revealed.reverse();
-    revealed.truncate(100);
+    let commitments: Vec<(String, f64)> =
+        stats.commitments.iter().map(|(k, n)| (k.replace('_', " "), *n as f64)).collect();
     let p = PublicPage {
         node_name: cfg.node.name.clone(),
         role: cfg.node.role.id().replace('_', " "),
@@ -111,12 +102,10 @@ pub async fn public(State(state): State<AppState>) -> Response {
         secret: stats.secret,
         revealed: stats.revealed,
         invalid_reveals: stats.invalid_reveals,
-        commitments: stats.commitments.into_iter().collect(),
-        by_measure: stats.requests_by_measure.into_iter().collect(),
-        by_state: stats.requests_by_requesting_state.into_iter().collect(),
-        decisions: stats.decisions_by_action.into_iter().collect(),
-        rulings: stats.objection_rulings.into_iter().collect(),
-        revealed_events: revealed,
+        charts: crate::roles::public_charts(f),
+        commitments: crate::charts::bars("p-commitments", "Events committed, by kind", "commitments", &commitments),
+        revealed_events,
+        cosigned,
         checkpoint,
     };
     match p.render() {
@@ -130,8 +119,8 @@ pub async fn public(State(state): State<AppState>) -> Response {
 /// The static assets, embedded in the binary.
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("custodia.css", "text/css; charset=utf-8", include_bytes!("../static/custodia.css")),
-    ("charts.js", "text/javascript; charset=utf-8", include_bytes!("../static/charts.js")),
-    ("vendor/chart.umd.min.js", "text/javascript; charset=utf-8", include_bytes!("../static/vendor/chart.umd.min.js")),
+    ("time.js", "text/javascript; charset=utf-8", include_bytes!("../static/time.js")),
+    ("upload.js", "text/javascript; charset=utf-8", include_bytes!("../static/upload.js")),
     ("vendor/htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../static/vendor/htmx.min.js")),
 ];
 

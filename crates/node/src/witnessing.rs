@@ -90,6 +90,12 @@ impl Witnessing {
         }
     }
 
+    /// The last checkpoint its witnesses cosigned, with their cosignatures (none before
+    /// the first round that gathered any).
+    pub fn last_cosigned(&self) -> Option<Vec<u8>> {
+        self.cosigned.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, note)| note.clone())
+    }
+
     /// Submits this node's current checkpoint to each of its witnesses once; gathers the
     /// cosignatures.
     pub async fn submit(&self, now: u64) -> Round {

@@ -414,6 +414,24 @@ fn about(s: &Scanned) -> String {
     parts.join(" · ")
 }
 
+/// Answers `page` once the accesses it holds (every case `shown` in full) are committed to
+/// the log and stored, in one append for the whole page; if that fails, the page is not
+/// answered.
+async fn answer(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    shown: std::sync::Mutex<Vec<String>>,
+    page: Response,
+) -> Response {
+    let ids = shown.into_inner().unwrap_or_default();
+    if let Some(cases) = &state.cases
+        && let Err(p) = cases.record_accesses(caller, &ids, "page", crate::clock::now()).await
+    {
+        return p.into_response();
+    }
+    page
+}
+
 /// Builds the queue `id` from `cases` (already filtered and sorted), showing the first
 /// [`SHOWN_IN_FULL`] in full, with the forms of `commands` that the role may give now.
 #[allow(clippy::too_many_arguments)]
@@ -428,16 +446,17 @@ async fn queue(
     cases: Vec<&Scanned>,
     commands: &[case::CommandKind],
     today: treaty::Date,
+    shown: &std::sync::Mutex<Vec<String>>,
 ) -> Queue {
     let total = cases.len();
-    // What is shown in full (the policy, the history) is an access to the case: committed
-    // to the log and stored before the page is answered, for all of them at once. If that
-    // fails, the items are listed without their details.
+    // What is shown in full (the policy, the history) is an access to the case: the page
+    // collects them in `shown` and commits them to the log and the store, all queues at
+    // once, before it is answered (`answer`); if that fails, nothing of them is answered.
     let full: Vec<String> = cases.iter().take(SHOWN_IN_FULL).map(|s| s.case.id.clone()).collect();
-    let recorded = match &state.cases {
-        Some(c) => c.record_accesses(caller, &full, "page", crate::clock::now()).await.is_ok(),
-        None => false,
-    };
+    let recorded = state.cases.is_some();
+    if recorded && let Ok(mut v) = shown.lock() {
+        v.extend(full);
+    }
     let mut items = Vec::new();
     for (i, s) in cases.into_iter().enumerate().take(LISTED) {
         let c = &s.case;
@@ -565,6 +584,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
         v
     };
     use case::CommandKind as K;
+    let shown = std::sync::Mutex::new(Vec::new());
     let mut queues = Vec::new();
     queues.push(
         queue(
@@ -578,6 +598,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             in_state(CaseState::AwaitingAuthorization),
             &[K::Authorize, K::RefuseAuthorization],
             today,
+            &shown,
         )
         .await,
     );
@@ -593,6 +614,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             in_state(CaseState::Objected).into_iter().filter(|x| x.case.side == Side::Requested).collect(),
             &[K::DecideObjection],
             today,
+            &shown,
         )
         .await,
     );
@@ -608,6 +630,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             in_state(CaseState::InReview),
             &[K::DecideReview],
             today,
+            &shown,
         )
         .await,
     );
@@ -635,6 +658,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             secret,
             &[K::ExtendConfidentiality],
             today,
+            &shown,
         )
         .await,
     );
@@ -654,15 +678,17 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             notify,
             &[K::PostponeNotification],
             today,
+            &shown,
         )
         .await,
     );
-    crate::pages::render(QueuePage {
+    let page = crate::pages::render(QueuePage {
         head: head(&state, &s),
         title: "Your queue".into(),
         intro: "Every decision asks for reasons; each item shows the policy's grounds with their articles and the case's history.".into(),
         queues,
-    })
+    });
+    answer(&state, &caller, shown, page).await
 }
 
 /// `GET /authority`: the central authority's incoming requests.
@@ -685,6 +711,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
         v
     };
     use case::CommandKind as K;
+    let shown = std::sync::Mutex::new(Vec::new());
     let mut queues = Vec::new();
     queues.push(
         queue(
@@ -698,6 +725,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             requested(CaseState::Received),
             &[K::Decide],
             today,
+            &shown,
         )
         .await,
     );
@@ -713,6 +741,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             requested(CaseState::Consultation),
             &[K::ConcludeConsultation],
             today,
+            &shown,
         )
         .await,
     );
@@ -733,6 +762,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             requested(CaseState::Postponed),
             &[K::Resume],
             today,
+            &shown,
         )
         .await,
     );
@@ -748,6 +778,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             requested(CaseState::Admitted),
             &[K::RouteToProvider],
             today,
+            &shown,
         )
         .await,
     );
@@ -763,15 +794,17 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             requested(CaseState::EvidenceReceived),
             &[K::Return],
             today,
+            &shown,
         )
         .await,
     );
-    crate::pages::render(QueuePage {
+    let page = crate::pages::render(QueuePage {
         head: head(&state, &s),
         title: "Incoming requests".into(),
         intro: "Each request with the policy's decision under this State's profile; every refusal and postponement carries reasons.".into(),
         queues,
-    })
+    });
+    answer(&state, &caller, shown, page).await
 }
 
 /// `GET /provider`: the provider's inbox.
@@ -796,6 +829,7 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
     use case::CommandKind as K;
     let mut holds = mine(&[CaseState::Preserved]);
     holds.sort_by_key(|x| x.case.hold.map_or(i64::MAX, |h| h.until.days_since_epoch()));
+    let shown = std::sync::Mutex::new(Vec::new());
     let queues = vec![
         queue(
             &state,
@@ -808,6 +842,7 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             mine(&[CaseState::Received]),
             &[K::ProviderAcknowledge, K::Object],
             today,
+            &shown,
         )
         .await,
         queue(
@@ -821,6 +856,7 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             mine(&[CaseState::InExecution]),
             &[K::PlaceHold, K::Object],
             today,
+            &shown,
         )
         .await,
         queue(
@@ -834,6 +870,7 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             holds,
             &[K::ExtendHold],
             today,
+            &shown,
         )
         .await,
         queue(
@@ -847,16 +884,18 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             mine(&[CaseState::Objected]),
             &[],
             today,
+            &shown,
         )
         .await,
     ];
-    crate::pages::render(QueuePage {
+    let page = crate::pages::render(QueuePage {
         head: head(&state, &s),
         title: "Your inbox".into(),
         intro: "Requests routed to you by a central authority, your holds with the days left, and evidence uploads."
             .into(),
         queues,
-    })
+    });
+    answer(&state, &caller, shown, page).await
 }
 
 // ---------------- statistics ----------------

@@ -117,6 +117,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// One worker's update sequence: open a case, admit it, route it; then the next case.
 struct Updates {
+    /// This run's mark, so that ids never collide with an earlier run's in a kept database.
+    run: String,
     worker: usize,
     n: u64,
     step: u8,
@@ -124,7 +126,7 @@ struct Updates {
 
 impl Updates {
     fn next(&mut self, case_file: &Value) -> (String, Value) {
-        let id = format!("load-{}-{}", self.worker, self.n);
+        let id = format!("load-{}-{}-{}", self.run, self.worker, self.n);
         let r = match self.step {
             0 => ("/api/v1/cases".to_string(), json!({ "id": id, "side": "requested", "case_file": case_file })),
             1 => (
@@ -200,9 +202,13 @@ async fn main() {
     let cf = case_file();
     let draft_body = serde_json::to_vec(&cf).unwrap();
     // Cases to read: 1,000 opened before the clock starts.
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+    );
     let mut seed_ids = Vec::new();
     for i in 0..1000 {
-        let id = format!("seed-{i}");
+        let id = format!("seed-{run}-{i}");
         let r = client
             .post(format!("{base}/api/v1/cases"))
             .header("authorization", &auth)
@@ -229,10 +235,12 @@ async fn main() {
             cf.clone(),
             draft_body.clone(),
         );
+        let run = run.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<(Kind, Duration)> = Vec::with_capacity(100_000);
             let mut errors = 0u64;
-            let mut updates = Updates { worker: w, n: 0, step: 0 };
+            let mut seen: Vec<String> = Vec::new();
+            let mut updates = Updates { run: run.clone(), worker: w, n: 0, step: 0 };
             let mut i = w as u64 * 7;
             while !stop.load(Ordering::Relaxed) {
                 let kind = Kind::of(i);
@@ -257,17 +265,31 @@ async fn main() {
                 let start = Instant::now();
                 let ok = match req.header("authorization", &auth).send().await {
                     Ok(r) => {
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await;
-                        ok
+                        let status = r.status();
+                        let body = r.bytes().await.unwrap_or_default();
+                        if !status.is_success() && seen.len() < 3 {
+                            seen.push(format!(
+                                "{kind:?}: {status} {}",
+                                String::from_utf8_lossy(&body[..body.len().min(300)])
+                            ));
+                        }
+                        status.is_success()
                     }
-                    Err(_) => false,
+                    Err(e) => {
+                        if seen.len() < 3 {
+                            seen.push(format!("{kind:?}: {e}"));
+                        }
+                        false
+                    }
                 };
                 lat.push((kind, start.elapsed()));
                 if !ok {
                     errors += 1;
                 }
                 i += 1;
+            }
+            for e in &seen {
+                eprintln!("error seen: {e}");
             }
             (lat, errors)
         }));

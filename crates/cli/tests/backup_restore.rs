@@ -3,69 +3,12 @@
 //! backup began, with a log that verifies. A damaged or cut backup is refused and leaves
 //! nothing behind; a PostgreSQL node is told to use PostgreSQL's tools.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-fn custodia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_custodia"))
-}
-
-struct Node(Child);
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(config: &Path) -> (Node, String) {
-    let mut child = custodia()
-        .args(["serve", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve ended before listening").unwrap();
-        if let Some(rest) = line.split(" listening on ").nth(1) {
-            break rest.split(';').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Node(child), addr)
-}
-
-fn init(dir: &Path) -> PathBuf {
-    let out = custodia()
-        .args(["init", "--role", "central_authority", "--state", "BB", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    dir.join("node.toml")
-}
-
-fn token(config: &Path) -> String {
-    let out = custodia()
-        .args(["admin", "token", "create", "--config"])
-        .arg(config)
-        .args(["--name", "ca", "--role", "central_authority"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().find(|w| w.starts_with("cst_")).expect("a token").to_string()
-}
-
-fn case_file() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node/tests/data/stored-data-confidential.case.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
+mod common;
+use common::{case_file, custodia, init, serve, token};
 
 async fn create(http: &reqwest::Client, base: &str, tok: &str, id: &str) -> bool {
     let body = json!({ "id": id, "side": "requested", "case_file": case_file() });
@@ -75,8 +18,8 @@ async fn create(http: &reqwest::Client, base: &str, tok: &str, id: &str) -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backup_while_writing_then_restore_and_serve() {
     let dir = tempfile::tempdir().unwrap();
-    let config = init(&dir.path().join("node"));
-    let tok = token(&config);
+    let config = init(&dir.path().join("node"), "central_authority");
+    let tok = token(&config, "central_authority");
     let http = reqwest::Client::new();
     let (node, base) = serve(&config);
     let mut before = Vec::new();
@@ -159,7 +102,7 @@ async fn backup_while_writing_then_restore_and_serve() {
 #[test]
 fn a_damaged_or_cut_backup_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = init(&dir.path().join("node"));
+    let config = init(&dir.path().join("node"), "central_authority");
     let (node, _) = serve(&config);
     drop(node);
     let archive = dir.path().join("b.tar");
@@ -197,7 +140,7 @@ fn a_damaged_or_cut_backup_is_refused_and_leaves_nothing() {
 #[test]
 fn postgres_nodes_are_told_to_use_pg_dump() {
     let dir = tempfile::tempdir().unwrap();
-    let config = init(&dir.path().join("node"));
+    let config = init(&dir.path().join("node"), "central_authority");
     let out = custodia()
         .env("CUSTODIA_STORAGE__DATABASE", "postgres://postgres@127.0.0.1:5432/test")
         .args(["backup", "--config"])

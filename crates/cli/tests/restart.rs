@@ -4,79 +4,14 @@
 //! verifies), and the upload continues from where the node says it stopped, then is
 //! accepted.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-fn custodia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_custodia"))
-}
-
-struct Node(Child);
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Node {
-    /// SIGKILL: no chance to finish anything.
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-fn serve(config: &Path) -> (Node, String) {
-    let mut child = custodia()
-        .args(["serve", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve ended before listening").unwrap();
-        if let Some(rest) = line.split(" listening on ").nth(1) {
-            break rest.split(';').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Node(child), addr)
-}
-
-fn token(config: &Path, role: &str) -> String {
-    let out = custodia()
-        .args(["admin", "token", "create", "--config"])
-        .arg(config)
-        .args(["--name", role, "--role", role])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().find(|w| w.starts_with("cst_")).expect("a token").to_string()
-}
-
-fn init(dir: &Path, role: &str) -> PathBuf {
-    let out = custodia()
-        .args(["init", "--role", role, "--state", "BB", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    dir.join("node.toml")
-}
-
-fn case_file() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node/tests/data/stored-data-confidential.case.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
+mod common;
+use common::{case_file, custodia, init, serve, token};
 
 /// What the clients were told was done.
 #[derive(Default, Debug)]

@@ -3,40 +3,10 @@
 //! configuration naming a missing key file is refused at start, naming the key.
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
-fn custodia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_custodia"))
-}
-
-struct Node(Child);
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `serve` and returns it with the address it printed.
-fn serve(config: &std::path::Path) -> (Node, String) {
-    let mut child = custodia()
-        .args(["serve", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve ended before listening").unwrap();
-        if let Some(rest) = line.split(" listening on ").nth(1) {
-            break rest.split(';').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Node(child), addr)
-}
+mod common;
+use common::{Node, custodia, serve};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_tls_then_serve_https() {

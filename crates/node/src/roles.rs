@@ -128,7 +128,7 @@ impl Cache {
         log: &Arc<crate::transparency::Transparency>,
     ) -> Result<Option<Snapshot>, Problem> {
         let (l, from) = (log.clone(), s.log_size);
-        let Ok(Ok(entries)) = tokio::task::spawn_blocking(move || l.entries_from(from)).await else { return Ok(None) };
+        let Ok(Ok(entries)) = tokio::task::spawn_blocking(move || l.entries_since(from)).await else { return Ok(None) };
         let mut changed: Vec<String> =
             entries.iter().filter_map(|e| case::commitment::Commitment::parse(e).ok()).map(|c| c.case_tag).collect();
         changed.sort();

@@ -64,30 +64,13 @@ impl Transparency {
         &self.dir
     }
 
-    /// The entries from index `start` to the end, read back from the entry bundles that
-    /// hold them (not the whole log). Blocks.
-    pub fn entries_from(&self, start: u64) -> Result<Vec<Vec<u8>>, TransparencyError> {
-        let store = DirStorage::new(&self.dir).map_err(|e| TransparencyError::Read(e.to_string()))?;
-        let size = self.size();
-        let mut out = Vec::with_capacity(size.saturating_sub(start) as usize);
-        for b in start / TILE_WIDTH..size.div_ceil(TILE_WIDTH) {
-            let Some(path) = tile::bundle_for(b, size) else { break };
-            let data = tlog::tiles::fetch_tile(&store, &path)
-                .map_err(|e| TransparencyError::Read(e.to_string()))?
-                .ok_or_else(|| TransparencyError::Read(format!("{} is missing", path.path())))?;
-            let entries = tile::parse_bundle(Some(&path), &data).map_err(|e| TransparencyError::Read(e.to_string()))?;
-            let skip = if b == start / TILE_WIDTH { (start % TILE_WIDTH) as usize } else { 0 };
-            out.extend(entries.into_iter().skip(skip).map(<[u8]>::to_vec));
-        }
-        Ok(out)
-    }
-
     /// Every entry of the log, read back from its entry bundles. Blocks.
     pub fn entries(&self) -> Result<Vec<Vec<u8>>, TransparencyError> {
         self.entries_since(0)
     }
 
-    /// The entries from index `start` to the end of the log. Blocks.
+    /// The entries from index `start` to the end of the log, read back from the entry
+    /// bundles that hold them (not the whole log). Blocks.
     pub fn entries_since(&self, start: u64) -> Result<Vec<Vec<u8>>, TransparencyError> {
         let store = DirStorage::new(&self.dir).map_err(|e| TransparencyError::Read(e.to_string()))?;
         let size = self.size();

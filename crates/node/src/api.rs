@@ -40,6 +40,8 @@ pub struct AppState {
     pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
     /// What the role pages keep between requests (their pass over the cases).
     pub role_pages: Arc<crate::roles::Cache>,
+    /// Files of evidence uploads in progress (who holds each, the hash of what arrived).
+    pub uploading: Arc<crate::evidence::Uploading>,
 }
 
 /// A decision's outcome (POLICY.md).
@@ -370,6 +372,7 @@ pub fn app_full(
         peers,
         witnessing,
         role_pages: Arc::default(),
+        uploading: Arc::default(),
     };
     let router = router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))

@@ -19,7 +19,6 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt as _;
 
 use crate::api::AppState;
 use crate::auth;
@@ -181,9 +180,84 @@ pub async fn offset(
     .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Files of uploads in progress, in memory: while a `PUT` or `complete` works on a file it holds
+/// the file (a second one is refused with 409), and between requests the SHA-256 state of the
+/// bytes that have arrived, so that `complete` need not read them again. Lost on restart; then
+/// the bytes on disk are hashed again when the upload resumes or completes.
+#[derive(Debug, Default)]
+pub struct Uploading {
+    files: std::sync::Mutex<std::collections::HashMap<(String, usize), Slot>>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Busy,
+    Hashed(u64, Sha256),
+}
+
+/// A file held by one request; on drop it is released with `done` (the length and hash state of
+/// what is on disk) or, without it, forgotten.
+struct Claim {
+    uploading: Arc<Uploading>,
+    key: (String, usize),
+    done: Option<(u64, Sha256)>,
+}
+
+impl Uploading {
+    /// Holds the file, returning what was known of it; `None` if another request holds it.
+    fn claim(self: &Arc<Self>, upload: &str, index: usize) -> Option<(Claim, Option<(u64, Sha256)>)> {
+        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (upload.to_string(), index);
+        let known = match files.insert(key.clone(), Slot::Busy) {
+            Some(Slot::Busy) => return None,
+            Some(Slot::Hashed(n, sha)) => Some((n, sha)),
+            None => None,
+        };
+        Some((Claim { uploading: self.clone(), key, done: None }, known))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut files = self.uploading.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match self.done.take() {
+            Some((n, sha)) => files.insert(self.key.clone(), Slot::Hashed(n, sha)),
+            None => files.remove(&self.key),
+        };
+    }
+}
+
+fn busy(name: &str) -> Problem {
+    bad(
+        StatusCode::CONFLICT,
+        "upload-busy",
+        "Another request is working on this file",
+        format!("{name} is being uploaded or completed by another request; try again when it ends"),
+    )
+}
+
+/// The SHA-256 state of the first `len` bytes of `path`.
+fn hash_prefix(path: &Path, len: u64) -> std::io::Result<Sha256> {
+    use std::io::Read as _;
+    let mut sha = Sha256::new();
+    if len == 0 {
+        return Ok(sha);
+    }
+    let mut f = std::fs::File::open(path)?.take(len);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            return Ok(sha);
+        }
+        sha.update(&buf[..k]);
+    }
+}
+
 /// Appends bytes to a file of an upload, at `Upload-Offset` (which must be what has
-/// arrived so far). The body is streamed to disk; more than the manifest's size is refused
-/// and what was written beyond the offset is cut off again.
+/// arrived so far). The body is streamed to disk by a writer thread that hashes what it
+/// writes; more than the manifest's size is refused and what was written beyond the offset
+/// is cut off again.
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -198,17 +272,20 @@ pub async fn put(
         let dir = uploads_dir(&state).join(&upload);
         let meta = load_meta(&dir).await?;
         let (i, file) = file_of(&meta, &index)?;
+        let Some((mut claim, known)) = state.uploading.claim(&upload, i) else { return Err(busy(&file.name)) };
         let part = dir.join(format!("{i}.part"));
         let have = received(&part).await;
         let at = match headers.get("upload-offset").map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
             None => 0,
             Some(Some(n)) => n,
             Some(None) => {
+                claim.done = known;
                 return Err(bad(StatusCode::BAD_REQUEST, "bad-offset", "Upload-Offset must be a number", "")
                     .field("Upload-Offset"));
             }
         };
         if at != have {
+            claim.done = known;
             let mut r = bad(
                 StatusCode::CONFLICT,
                 "offset-mismatch",
@@ -221,30 +298,59 @@ pub async fn put(
             r.headers_mut().insert(k, v);
             return Ok(r);
         }
-        let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(&part).await.map_err(io)?;
-        let mut written = have;
+        // The hash state of what is on disk: kept from the last PUT, or read again (after a restart).
+        let start = known.filter(|(n, _)| *n == have).map(|(_, sha)| sha);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
+        let path = part.clone();
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Sha256)> {
+            use std::io::Write as _;
+            let mut sha = match start {
+                Some(sha) => sha,
+                None => hash_prefix(&path, have)?,
+            };
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut n = have;
+            while let Some(chunk) = rx.blocking_recv() {
+                f.write_all(&chunk)?;
+                sha.update(&chunk);
+                n += chunk.len() as u64;
+            }
+            f.sync_all()?;
+            Ok((n, sha))
+        });
+        let mut sent = have;
+        let mut too_large = false;
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(_) => break, // the connection dropped: keep what arrived, the client resumes
-            };
-            if written + chunk.len() as u64 > file.age_size {
-                drop(f);
-                let cut = tokio::fs::OpenOptions::new().write(true).open(&part).await.map_err(io)?;
-                cut.set_len(have).await.map_err(io)?;
-                return Err(bad(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    "More than the manifest says",
-                    format!("{} is {} bytes in the manifest", file.name, file.age_size),
-                ));
+            let Ok(chunk) = chunk else { break }; // the connection dropped: keep what arrived, the client resumes
+            if sent + chunk.len() as u64 > file.age_size {
+                too_large = true;
+                break;
             }
-            f.write_all(&chunk).await.map_err(io)?;
-            written += chunk.len() as u64;
+            sent += chunk.len() as u64;
+            if tx.send(chunk).await.is_err() {
+                break; // the writer stopped: its error is reported below
+            }
         }
-        f.sync_all().await.map_err(io)?;
-        Ok((StatusCode::NO_CONTENT, [offset_header(written)]).into_response())
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", e.to_string()))?
+            .map_err(io)?;
+        if too_large {
+            let cut = tokio::fs::OpenOptions::new().write(true).open(&part).await.map_err(io)?;
+            cut.set_len(have).await.map_err(io)?;
+            cut.sync_all().await.map_err(io)?;
+            return Err(bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "More than the manifest says",
+                format!("{} is {} bytes in the manifest", file.name, file.age_size),
+            ));
+        }
+        let n = written.0;
+        claim.done = Some(written);
+        Ok((StatusCode::NO_CONTENT, [offset_header(n)]).into_response())
     }
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -253,20 +359,8 @@ pub async fn put(
 async fn sha256_file(path: &Path) -> Result<(u64, String), Problem> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
-        use std::io::Read as _;
-        let mut f = std::fs::File::open(&path)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0u64;
-        loop {
-            let k = f.read(&mut buf)?;
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-            n += k as u64;
-        }
-        Ok((n, hex(&h.finalize())))
+        let n = std::fs::metadata(&path)?.len();
+        Ok((n, hex(&hash_prefix(&path, n)?.finalize())))
     })
     .await
     .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", e.to_string()))?
@@ -276,7 +370,7 @@ async fn sha256_file(path: &Path) -> Result<(u64, String), Problem> {
 /// Verifies every file against the manifest; if all match, moves the package into the
 /// blob store and records its production on the case (`produce`).
 #[utoipa::path(post, path = "/api/v1/uploads/{upload}/complete", tag = "evidence", params(("upload" = String, Path, description = "The upload")), security(("bearer" = [])),
-    responses((status = 200, description = "Accepted: the case after `produce`", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, description = "A file is incomplete or does not match the manifest: nothing was accepted", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Accepted: the case after `produce`", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, description = "Another request is uploading or completing a file of this upload", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A file is incomplete or does not match the manifest: nothing was accepted", body = Problem, content_type = "application/problem+json")))]
 pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath(upload): UrlPath<String>) -> Response {
     async {
         let caller = auth::who(&state, &axum::http::Method::POST, &headers)?;
@@ -291,9 +385,22 @@ pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath
         }
         let dir = uploads_dir(&state).join(&upload);
         let meta = load_meta(&dir).await?;
+        // Hold every file while it is checked and moved; if anything fails, what was known of
+        // each file is kept for the next try.
+        let mut claims = Vec::with_capacity(meta.files.len());
+        for (i, f) in meta.files.iter().enumerate() {
+            let Some((mut claim, known)) = state.uploading.claim(&upload, i) else { return Err(busy(&f.name)) };
+            claim.done = known;
+            claims.push(claim);
+        }
         for (i, f) in meta.files.iter().enumerate() {
             let part = dir.join(format!("{i}.part"));
-            let (n, sha) = if part.exists() { sha256_file(&part).await? } else { (0, String::new()) };
+            let on_disk = received(&part).await;
+            let (n, sha) = match &claims[i].done {
+                Some((n, sha)) if *n == on_disk => (*n, hex(&sha.clone().finalize())),
+                _ if part.exists() => sha256_file(&part).await?,
+                _ => (0, String::new()),
+            };
             if n != f.age_size {
                 return Err(bad(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -306,6 +413,7 @@ pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath
             if sha != f.age_sha256 {
                 // The bytes are wrong: drop them so that the file is sent again.
                 let _ = tokio::fs::remove_file(&part).await;
+                claims[i].done = None;
                 return Err(bad(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "hash-mismatch",
@@ -323,11 +431,12 @@ pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath
             .await
             .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, "blobs", "Blob storage error", e.to_string()))?;
         for (i, f) in meta.files.iter().enumerate() {
-            let file = tokio::fs::File::open(dir.join(format!("{i}.part"))).await.map_err(io)?;
+            // Checked above; a move (no copy) into a local blob store.
             blobs
-                .put(&format!("{prefix}/files/{}.age", f.name), file)
+                .put_file(&format!("{prefix}/files/{}.age", f.name), &dir.join(format!("{i}.part")))
                 .await
                 .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, "blobs", "Blob storage error", e.to_string()))?;
+            claims[i].done = None;
         }
         blobs
             .put_bytes(&format!("{prefix}/MANIFEST"), manifest.into())

@@ -49,7 +49,9 @@ async fn upload_resume_verify_accept_download() {
     let tokens = node::auth::Tokens::new(dir.path().join("data/tokens.json"));
     let legal = tokens.create("legal", "provider_legal", 0).unwrap().1;
     let oversight = tokens.create("dpa", "oversight", 0).unwrap().1;
-    let app = node::api::app_with(config, Some(log), Some(cases.clone()), Some(blobs));
+    let app = node::api::app_with(config.clone(), Some(log.clone()), Some(cases.clone()), Some(blobs.clone()));
+    // The same node after a restart: it knows nothing of the uploads in progress but what is on disk.
+    let restarted = node::api::app_with(config, Some(log), Some(cases.clone()), Some(blobs));
 
     // A request routed to the provider (it arrives from the requested State: peer).
     let file: Value = serde_json::from_slice(
@@ -140,6 +142,44 @@ async fn upload_resume_verify_accept_download() {
             let (s, _, b) = send(&app, "POST", &format!("/api/v1/uploads/{id}/complete"), &legal, &[], vec![]).await;
             assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
             assert_eq!(json_of(&b)["type"], "/problems/incomplete");
+        }
+        // While a PUT is running on a file, another PUT on it and `complete` are refused.
+        if i == 0 {
+            let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(1);
+            let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+            }));
+            let held = Request::builder()
+                .method("PUT")
+                .uri(&url)
+                .header("authorization", format!("Bearer {legal}"))
+                .header("upload-offset", half.to_string())
+                .body(body)
+                .unwrap();
+            let running = tokio::spawn(app.clone().oneshot(held));
+            tx.send(axum::body::Bytes::from(bytes[half..half + 10].to_vec())).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let (s, _, b) =
+                send(&app, "PUT", &url, &legal, &[("upload-offset", half.to_string())], bytes[half..].to_vec()).await;
+            assert_eq!((s, json_of(&b)["type"].as_str()), (StatusCode::CONFLICT, Some("/problems/upload-busy")));
+            let (s, _, b) = send(&app, "POST", &format!("/api/v1/uploads/{id}/complete"), &legal, &[], vec![]).await;
+            assert_eq!((s, json_of(&b)["type"].as_str()), (StatusCode::CONFLICT, Some("/problems/upload-busy")));
+            drop(tx);
+            let res = running.await.unwrap().unwrap();
+            assert_eq!(res.status(), StatusCode::NO_CONTENT);
+            assert_eq!(res.headers()["upload-offset"].to_str().unwrap(), (half + 10).to_string());
+            // The rest goes to the node after a restart: it hashes what is on disk and resumes.
+            let (s, _, _) = send(
+                &restarted,
+                "PUT",
+                &url,
+                &legal,
+                &[("upload-offset", (half + 10).to_string())],
+                bytes[half + 10..].to_vec(),
+            )
+            .await;
+            assert_eq!(s, StatusCode::NO_CONTENT, "a restarted node hashes what is on disk and resumes");
+            continue;
         }
         // A flipped byte in the second half: the whole file is refused at completion.
         let mut rest = bytes[half..].to_vec();

@@ -118,6 +118,49 @@ async fn local_blobs() {
     assert_eq!(left, ["blobs/cases/c1/empty", "blobs/cases/c1/large.age", "blobs/cases/c1/small.age"]);
 }
 
+/// `put_file` moves a file into a local store (same inode: no byte copied), streams it into any other
+/// store, and in both cases removes the source and leaves the blob readable and whole.
+#[tokio::test]
+async fn put_file_moves_into_a_local_store_and_streams_elsewhere() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let body = data(PART + 12_345);
+
+    let local = BlobStore::local(dir.path().join("blobs")).unwrap();
+    let source = dir.path().join("upload.part");
+    std::fs::write(&source, &body).unwrap();
+    let inode = std::fs::metadata(&source).unwrap().ino();
+    let size = local.put_file("evidence/p1/files/a b.age", &source).await.unwrap();
+    assert_eq!(size, body.len() as u64);
+    assert!(!source.exists(), "the source is moved, not copied");
+    assert_eq!(local.get_bytes("evidence/p1/files/a b.age").await.unwrap(), body);
+    let mut moved = Vec::new();
+    let mut stack = vec![dir.path().join("blobs")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { stack.push(path) } else { moved.push(std::fs::metadata(&path).unwrap().ino()) }
+        }
+    }
+    assert_eq!(moved, [inode], "the blob is the uploaded file itself");
+    // Replacing an existing blob works the same way.
+    std::fs::write(&source, b"second").unwrap();
+    local.put_file("evidence/p1/files/a b.age", &source).await.unwrap();
+    assert_eq!(&local.get_bytes("evidence/p1/files/a b.age").await.unwrap()[..], b"second");
+
+    let memory = BlobStore::memory();
+    std::fs::write(&source, &body).unwrap();
+    assert_eq!(memory.put_file("evidence/p1/files/a.age", &source).await.unwrap(), body.len() as u64);
+    assert!(!source.exists());
+    assert_eq!(memory.get_bytes("evidence/p1/files/a.age").await.unwrap(), body);
+
+    // A bad key or a missing source is an error and moves nothing.
+    std::fs::write(&source, b"x").unwrap();
+    assert!(matches!(local.put_file("../x", &source).await, Err(BlobError::InvalidKey { .. })));
+    assert!(source.exists());
+    assert!(matches!(local.put_file("y", &dir.path().join("absent")).await, Err(BlobError::Read(_))));
+}
+
 #[tokio::test]
 async fn configuration_by_url() {
     let dir = tempfile::tempdir().unwrap();

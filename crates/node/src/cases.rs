@@ -351,9 +351,8 @@ impl Cases {
             .await
             .map_err(|e| internal("the log", &e.to_string()))?
             .map_err(|e| internal("the log", &e.to_string()))?;
-        for (i, r) in events.iter().enumerate() {
-            self.store.set_log_index(id, r.seq, first + i as u64).await.map_err(store_problem)?;
-        }
+        let indices: Vec<(u64, u64)> = events.iter().enumerate().map(|(i, r)| (r.seq, first + i as u64)).collect();
+        self.store.set_log_indices(id, &indices).await.map_err(store_problem)?;
         Ok(())
     }
 

@@ -65,7 +65,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Records where the event's commitment was logged. Setting the same index again is a no-op; a different
     /// one is [`StoreError::LogIndexConflict`].
-    async fn set_log_index(&self, id: &CaseId, seq: u64, log_index: u64) -> Result<(), StoreError>;
+    async fn set_log_index(&self, id: &CaseId, seq: u64, log_index: u64) -> Result<(), StoreError> {
+        self.set_log_indices(id, &[(seq, log_index)]).await
+    }
+
+    /// [`Store::set_log_index`] for several events of one case (`(seq, log_index)` pairs), in one
+    /// transaction: if one is refused, none is set.
+    async fn set_log_indices(&self, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError>;
 
     /// Marks the event revealed (its salt and bytes published). Idempotent.
     async fn mark_revealed(&self, id: &CaseId, seq: u64) -> Result<(), StoreError>;

@@ -273,27 +273,38 @@ impl Store for PostgresStore {
         page(rows.iter().map(|row| case_from_row!(row)).collect::<Result<Vec<_>, _>>()?, limit)
     }
 
-    async fn set_log_index(&self, id: &CaseId, seq: u64, log_index: u64) -> Result<(), StoreError> {
-        let (db_seq, db_index) = (to_db("seq", seq)?, to_db("log index", log_index)?);
-        let done = sqlx::query(
-            "UPDATE events SET log_index = $3
-             WHERE case_id = $1 AND seq = $2 AND (log_index IS NULL OR log_index = $3)",
-        )
-        .bind(id.as_str())
-        .bind(db_seq)
-        .bind(db_index)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
+    async fn set_log_indices(&self, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
+        let mut db = Vec::with_capacity(indices.len());
+        for &(seq, log_index) in indices {
+            db.push((seq, log_index, to_db("seq", seq)?, to_db("log index", log_index)?));
+        }
+        if db.is_empty() {
             return Ok(());
         }
-        let existing: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = $1 AND seq = $2")
-                .bind(id.as_str())
-                .bind(db_seq)
-                .fetch_optional(&self.pool)
-                .await?;
-        Err(log_index_refused(id, seq, log_index, existing))
+        // One transaction; a refused pair rolls back the others (the transaction is dropped).
+        let mut tx = self.pool.begin().await?;
+        for (seq, log_index, db_seq, db_index) in db {
+            let done = sqlx::query(
+                "UPDATE events SET log_index = $3
+                 WHERE case_id = $1 AND seq = $2 AND (log_index IS NULL OR log_index = $3)",
+            )
+            .bind(id.as_str())
+            .bind(db_seq)
+            .bind(db_index)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                let existing: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = $1 AND seq = $2")
+                        .bind(id.as_str())
+                        .bind(db_seq)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                return Err(log_index_refused(id, seq, log_index, existing));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn mark_revealed(&self, id: &CaseId, seq: u64) -> Result<(), StoreError> {

@@ -76,7 +76,7 @@ struct Counters {
 enum WriteOp {
     Create(NewCase, Vec<NewEvent>),
     Update(CaseId, CaseUpdate),
-    SetLogIndex(CaseId, u64, u64),
+    SetLogIndices(CaseId, Vec<(u64, u64)>),
     MarkRevealed(CaseId, u64),
     RecordAccesses(Vec<NewAccess>),
 }
@@ -269,7 +269,7 @@ async fn apply<'a>(
     match op {
         WriteOp::Create(case, events) => create(conn, case, events, rows).await,
         WriteOp::Update(id, update) => update_case(conn, id, update, rows).await,
-        WriteOp::SetLogIndex(id, seq, log_index) => set_log_index(conn, id, *seq, *log_index).await,
+        WriteOp::SetLogIndices(id, indices) => set_log_indices(conn, id, indices).await,
         WriteOp::RecordAccesses(accesses) => {
             for a in accesses {
                 let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = ?1")
@@ -428,30 +428,32 @@ fn insert_events_sql(rows: usize) -> String {
     sql
 }
 
-async fn set_log_index(
+/// Checks every pair first, so that a refused one leaves the others unset.
+async fn set_log_indices(
     conn: &mut SqliteConnection,
     id: &CaseId,
-    seq: u64,
-    log_index: u64,
+    indices: &[(u64, u64)],
 ) -> Result<Result<Outcome, StoreError>, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE events SET log_index = ?3 WHERE case_id = ?1 AND seq = ?2 AND (log_index IS NULL OR log_index = ?3)",
-    )
-    .bind(id.as_str())
-    .bind(seq as i64)
-    .bind(log_index as i64)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() == 1 {
-        return Ok(Ok(Outcome::Done));
+    for &(seq, log_index) in indices {
+        let existing: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = ?1 AND seq = ?2")
+                .bind(id.as_str())
+                .bind(seq as i64)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if !matches!(existing, Some(None)) && existing != Some(Some(log_index as i64)) {
+            return Ok(Err(log_index_refused(id, seq, log_index, existing)));
+        }
     }
-    let existing: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = ?1 AND seq = ?2")
+    for &(seq, log_index) in indices {
+        sqlx::query("UPDATE events SET log_index = ?3 WHERE case_id = ?1 AND seq = ?2 AND log_index IS NULL")
             .bind(id.as_str())
             .bind(seq as i64)
-            .fetch_optional(conn)
+            .bind(log_index as i64)
+            .execute(&mut *conn)
             .await?;
-    Ok(Err(log_index_refused(id, seq, log_index, existing)))
+    }
+    Ok(Ok(Outcome::Done))
 }
 
 fn outcome_case(outcome: Outcome) -> Result<CaseRecord, StoreError> {
@@ -519,10 +521,15 @@ impl Store for SqliteStore {
         page(rows.iter().map(|row| case_from_row!(row)).collect::<Result<Vec<_>, _>>()?, limit)
     }
 
-    async fn set_log_index(&self, id: &CaseId, seq: u64, log_index: u64) -> Result<(), StoreError> {
-        to_db("seq", seq)?;
-        to_db("log index", log_index)?;
-        self.write(WriteOp::SetLogIndex(id.clone(), seq, log_index)).await.map(drop)
+    async fn set_log_indices(&self, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
+        for &(seq, log_index) in indices {
+            to_db("seq", seq)?;
+            to_db("log index", log_index)?;
+        }
+        if indices.is_empty() {
+            return Ok(());
+        }
+        self.write(WriteOp::SetLogIndices(id.clone(), indices.to_vec())).await.map(drop)
     }
 
     async fn mark_revealed(&self, id: &CaseId, seq: u64) -> Result<(), StoreError> {

@@ -348,11 +348,23 @@ async fn reveal_and_log_bookkeeping(s: Arc<dyn Store>) {
     assert!(matches!(s.set_log_index(&a.id, 9, 1).await, Err(StoreError::EventNotFound { seq: 9, .. })));
     assert!(matches!(s.set_log_index(&a.id, 2, u64::MAX).await, Err(StoreError::Invalid(_))));
     s.set_log_index(&b.id, 1, 0).await.unwrap();
+    // Several at once: all or none.
+    let err = s.set_log_indices(&a.id, &[(2, 20), (1, 8)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::LogIndexConflict { existing: 7, requested: 8, seq: 1, .. }), "{err}");
+    let err = s.set_log_indices(&a.id, &[(2, 20), (9, 21)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::EventNotFound { seq: 9, .. }), "{err}");
+    assert!(matches!(s.set_log_indices(&a.id, &[(2, 20), (3, u64::MAX)]).await, Err(StoreError::Invalid(_))));
+    s.set_log_indices(&a.id, &[]).await.unwrap();
     let events = s.events(&a.id).await.unwrap();
     assert_eq!(events.iter().map(|e| e.log_index).collect::<Vec<_>>(), [Some(7), None, None]);
     let unlogged: Vec<(String, u64)> =
         s.events_not_logged(10).await.unwrap().into_iter().map(|e| (e.case_id.to_string(), e.seq)).collect();
     assert_eq!(unlogged, [("rev-a".to_string(), 2), ("rev-a".to_string(), 3)]);
+    s.set_log_indices(&a.id, &[(2, 20), (3, 21)]).await.unwrap();
+    s.set_log_indices(&a.id, &[(3, 21), (2, 20)]).await.unwrap(); // the same again: a no-op
+    let logged: Vec<_> = s.events(&a.id).await.unwrap().iter().map(|e| e.log_index).collect();
+    assert_eq!(logged, [Some(7), Some(20), Some(21)]);
+    assert!(s.events_not_logged(10).await.unwrap().is_empty());
     // Revealing and logging leave what the event says untouched.
     assert_eq!(events[0].bytes, b"a1");
     assert_eq!(events[0].reveal_by, Some(DayNumber(100)));

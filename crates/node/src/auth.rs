@@ -5,6 +5,7 @@
 //! rewritten atomically (temporary file, fsync, rename).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use case::Role;
@@ -73,16 +74,46 @@ pub enum AuthError {
 
 use case::engine::hex;
 
-/// The token registry of a node.
+/// The token registry of a node. The file is the truth (`custodia admin token create` and
+/// `revoke` write it from another process); what was read is kept while the file's identity,
+/// size and times stay the same, so a request costs one `stat`, not a read and a parse.
 #[derive(Debug, Clone)]
 pub struct Tokens {
     path: PathBuf,
+    read: Arc<Mutex<Option<(FileStamp, Arc<Vec<TokenRecord>>)>>>,
+}
+
+/// What tells that the registry file changed: it is replaced by a rename on every write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<Option<FileStamp>> {
+        use std::os::unix::fs::MetadataExt as _;
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(Some(FileStamp {
+                dev: m.dev(),
+                ino: m.ino(),
+                len: m.len(),
+                mtime: (m.mtime(), m.mtime_nsec()),
+                ctime: (m.ctime(), m.ctime_nsec()),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Tokens {
     /// The registry in `path` (created on first write).
     pub fn new(path: impl Into<PathBuf>) -> Tokens {
-        Tokens { path: path.into() }
+        Tokens { path: path.into(), read: Arc::default() }
     }
 
     /// The file.
@@ -162,7 +193,23 @@ impl Tokens {
     /// The live token record matching `token`, if any.
     pub fn check(&self, token: &str) -> Result<Option<TokenRecord>, AuthError> {
         let hash = hex(&Sha256::digest(token.as_bytes()));
-        Ok(self.list()?.into_iter().find(|r| !r.revoked && r.hash == hash))
+        Ok(self.current()?.iter().find(|r| !r.revoked && r.hash == hash).cloned())
+    }
+
+    /// The records as the file holds them now: read again only when it changed.
+    fn current(&self) -> Result<Arc<Vec<TokenRecord>>, AuthError> {
+        let io = |source| AuthError::Io { path: self.path.display().to_string(), source };
+        let Some(stamp) = FileStamp::of(&self.path).map_err(io)? else { return Ok(Arc::default()) };
+        let mut read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, records)) = read.as_ref()
+            && *seen == stamp
+        {
+            return Ok(records.clone());
+        }
+        // Replaced between the stat and the read? Then the next stat differs and reads again.
+        let records = Arc::new(self.list()?);
+        *read = Some((stamp, records.clone()));
+        Ok(records)
     }
 }
 
@@ -224,5 +271,32 @@ pub fn caller(tokens: &Tokens, headers: &HeaderMap) -> Result<Caller, Problem> {
             Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "tokens", "The token registry could not be read")
                 .detail(e.to_string()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token revoked by another process (the CLI writes the file) is refused at once by a
+    /// registry that had read the file before; a token created there is accepted at once.
+    #[test]
+    fn the_registry_sees_changes_made_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let server = Tokens::new(&path);
+        assert!(server.check("cst_nothing").unwrap().is_none(), "no file yet: no token");
+        let cli = Tokens::new(&path);
+        let (a, token_a) = cli.create("a", "case_worker", 0).unwrap();
+        assert_eq!(server.check(&token_a).unwrap().map(|r| r.id), Some(a.id.clone()));
+        assert_eq!(server.check(&token_a).unwrap().map(|r| r.id), Some(a.id.clone()), "from what was read");
+        let (b, token_b) = Tokens::new(&path).create("b", "judge", 0).unwrap();
+        assert_eq!(server.check(&token_b).unwrap().map(|r| r.id), Some(b.id));
+        Tokens::new(&path).revoke(&a.id).unwrap();
+        assert!(server.check(&token_a).unwrap().is_none(), "revoked elsewhere: refused at once");
+        std::fs::remove_file(&path).unwrap();
+        assert!(server.check(&token_b).unwrap().is_none(), "registry gone: no token");
+        std::fs::write(&path, b"not json").unwrap();
+        assert!(matches!(server.check(&token_b), Err(AuthError::Corrupt { .. })));
     }
 }

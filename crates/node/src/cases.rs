@@ -346,11 +346,7 @@ impl Cases {
             let by = treaty::Date::from_days_since_epoch(r.reveal_by.map_or(e.at.date().days_since_epoch(), |d| d.0));
             entries.push(Commitment::new(&self.node, &salt, &e, &r.salt, by).to_entry());
         }
-        let log = self.log.clone();
-        let first = tokio::task::spawn_blocking(move || log.append(entries))
-            .await
-            .map_err(|e| internal("the log", &e.to_string()))?
-            .map_err(|e| internal("the log", &e.to_string()))?;
+        let first = self.log.append_async(entries).await.map_err(|e| internal("the log", &e.to_string()))?;
         let indices: Vec<(u64, u64)> = events.iter().enumerate().map(|(i, r)| (r.seq, first + i as u64)).collect();
         self.store.set_log_indices(id, &indices).await.map_err(store_problem)?;
         Ok(())
@@ -382,11 +378,7 @@ impl Cases {
                     .to_entry()
             })
             .collect();
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || log.append(entries))
-            .await
-            .map_err(|e| internal("the log", &e.to_string()))?
-            .map_err(|e| internal("the log", &e.to_string()))?;
+        self.log.append_async(entries).await.map_err(|e| internal("the log", &e.to_string()))?;
         for r in &due {
             self.store.mark_revealed(id, r.seq).await.map_err(store_problem)?;
         }
@@ -674,11 +666,7 @@ impl Cases {
         };
         let salt = random32()?;
         let entry = case::commitment::AccessCommitment::new(&self.node, &self.case_salt(id), &record, &salt).to_entry();
-        let log = self.log.clone();
-        let log_index = tokio::task::spawn_blocking(move || log.append(vec![entry]))
-            .await
-            .map_err(|e| internal("the log", &e.to_string()))?
-            .map_err(|e| internal("the log", &e.to_string()))?;
+        let log_index = self.log.append_async(vec![entry]).await.map_err(|e| internal("the log", &e.to_string()))?;
         self.store
             .record_accesses(vec![store::NewAccess {
                 case_id,
@@ -849,11 +837,7 @@ impl Cases {
             );
             pending.push((case_id, record, salt));
         }
-        let log = self.log.clone();
-        let first = tokio::task::spawn_blocking(move || log.append(entries))
-            .await
-            .map_err(|e| internal("the log", &e.to_string()))?
-            .map_err(|e| internal("the log", &e.to_string()))?;
+        let first = self.log.append_async(entries).await.map_err(|e| internal("the log", &e.to_string()))?;
         let accesses = pending
             .into_iter()
             .enumerate()

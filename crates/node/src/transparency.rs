@@ -54,6 +54,12 @@ impl Transparency {
         Ok(self.log.sequencer.append_batch(entries)?)
     }
 
+    /// [`Transparency::append`] without holding a thread while the batch is written: the
+    /// sequencer wakes the awaiting task.
+    pub async fn append_async(&self, entries: Vec<Vec<u8>>) -> Result<u64, TransparencyError> {
+        Ok(self.log.sequencer.submit(entries)?.await?)
+    }
+
     /// The log's size.
     pub fn size(&self) -> u64 {
         self.log.sequencer.head().0

@@ -262,9 +262,19 @@ impl Default for SequencerConfig {
     }
 }
 
-type Reply = Arc<(Mutex<Option<Result<u64, SequencerError>>>, Condvar)>;
+/// Where the writer puts a request's answer: the result, and the task to wake when it
+/// is awaited instead of waited for.
+#[derive(Debug, Default)]
+struct Slot {
+    result: Option<Result<u64, SequencerError>>,
+    waker: Option<std::task::Waker>,
+}
 
-/// A pending append: [`Ticket::wait`] returns the first index once durable.
+type Reply = Arc<(Mutex<Slot>, Condvar)>;
+
+/// A pending append: [`Ticket::wait`] blocks until the first index is durable; awaiting
+/// the ticket (it is a `Future`, with any executor) gives the same without holding a
+/// thread.
 #[derive(Debug)]
 pub struct Ticket {
     reply: Reply,
@@ -276,10 +286,25 @@ impl Ticket {
         let (lock, cond) = &*self.reply;
         let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(r) = slot.take() {
+            if let Some(r) = slot.result.take() {
                 return r;
             }
             slot = cond.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl std::future::Future for Ticket {
+    type Output = Result<u64, SequencerError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let mut slot = self.reply.0.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.result.take() {
+            Some(r) => std::task::Poll::Ready(r),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
         }
     }
 }
@@ -405,7 +430,7 @@ impl Sequencer {
         if let Some(e) = entries.iter().find(|e| e.len() > MAX_ENTRY_SIZE) {
             return Err(TileError::EntryTooLarge(e.len()).into());
         }
-        let reply: Reply = Arc::new((Mutex::new(None), Condvar::new()));
+        let reply: Reply = Arc::new((Mutex::new(Slot::default()), Condvar::new()));
         if entries.is_empty() {
             answer(&reply, Ok(self.head().0));
             return Ok(Ticket { reply });
@@ -460,8 +485,15 @@ struct Writer {
 
 fn answer(reply: &Reply, r: Result<u64, SequencerError>) {
     let (lock, cond) = &**reply;
-    *lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    let waker = {
+        let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
+        slot.result = Some(r);
+        slot.waker.take()
+    };
     cond.notify_all();
+    if let Some(w) = waker {
+        w.wake();
+    }
 }
 
 impl Writer {

@@ -298,3 +298,45 @@ fn a_new_checkpoint_is_published_at_least_every_second_while_entries_arrive() {
     assert!(changes >= 3, "only {changes} checkpoints seen in 3 s");
     assert!(longest < std::time::Duration::from_secs(1), "a gap of {longest:?} between checkpoints");
 }
+
+/// Tickets can be awaited (no thread held per waiter): many tasks on a two-thread runtime
+/// awaiting their appends beside threads that block in `wait` get distinct, consecutive
+/// indexes, and the log holds every entry where its index says.
+#[test]
+fn awaited_and_waited_appends_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Storage> = Arc::new(DirStorage::new(dir.path()).unwrap());
+    let seq = Arc::new(open(store.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|t| {
+            let seq = seq.clone();
+            runtime.spawn(async move {
+                let mut got = Vec::new();
+                for i in 0..5 {
+                    let e = entry(t, i);
+                    got.push((seq.submit(vec![e.clone()]).unwrap().await.unwrap(), e));
+                }
+                got
+            })
+        })
+        .collect();
+    let blocking: Vec<_> = (64..68)
+        .map(|t| {
+            let seq = seq.clone();
+            std::thread::spawn(move || {
+                (0..5).map(|i| (seq.append(entry(t, i)).unwrap(), entry(t, i))).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all: Vec<(u64, Vec<u8>)> = Vec::new();
+    for t in tasks {
+        all.extend(runtime.block_on(t).unwrap());
+    }
+    for t in blocking {
+        all.extend(t.join().unwrap());
+    }
+    all.sort();
+    assert_eq!(all.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..340).collect::<Vec<u64>>());
+    check_log(store.as_ref(), &all);
+}

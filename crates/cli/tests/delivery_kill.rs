@@ -49,6 +49,7 @@ fn federation() -> Federation {
             directory: "../directory.note".into(),
             keys: vec![fed_key.verifier().to_string()],
             threshold: 1,
+            tls_roots: None,
         });
         std::fs::write(dir.join("node.toml"), config.to_toml()).unwrap();
         std::fs::write(dir.join("profiles.json"), node::DEFAULT_PROFILES).unwrap();

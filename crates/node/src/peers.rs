@@ -57,6 +57,22 @@ pub struct CommandBody {
     pub command: case::Command,
 }
 
+/// The extension of a message held until the case change that produces it is stored.
+const HELD: &str = "held";
+
+/// What ties a held message to the case change that produces it: the case, the event's
+/// number, and the SHA-256 (hex) of the event's salt, which is drawn anew for each
+/// attempt, so that an event stored by another attempt is not mistaken for this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The case.
+    pub case: String,
+    /// The event's number in the case.
+    pub seq: u64,
+    /// SHA-256 of the event's salt (hex).
+    pub salt_sha256: String,
+}
+
 /// An outgoing message waiting in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Queued {
@@ -507,10 +523,7 @@ impl Peers {
         }
         let logged = load_logged(&outbox).map_err(|e| file_err(&outbox, e))?;
         let verifier = EnvelopeVerifier::new(keyring(&directory), me);
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| PeersError::Seal(e.to_string()))?;
+        let client = client_builder().build().map_err(|e| PeersError::Seal(e.to_string()))?;
         Ok(Peers {
             me: me.into(),
             identity,
@@ -532,6 +545,24 @@ impl Peers {
             batch: std::sync::atomic::AtomicUsize::new(DEFAULT_BATCH),
             wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// The same node, trusting for the other nodes' HTTPS endpoints exactly the
+    /// certificates in `roots_pem` (their self-signed certificates, or the authorities that
+    /// issue theirs) instead of the platform's roots. `source` names the file in errors.
+    pub fn trusting(mut self, roots_pem: &[u8], source: &str) -> Result<Peers, PeersError> {
+        let certs = reqwest::Certificate::from_pem_bundle(roots_pem).map_err(|e| file_err(Path::new(source), e))?;
+        if certs.is_empty() {
+            return Err(file_err(Path::new(source), "no CERTIFICATE block in this PEM file"));
+        }
+        self.client = client_builder().tls_certs_only(certs).build().map_err(|e| file_err(Path::new(source), e))?;
+        Ok(self)
+    }
+
+    /// The HTTP client for the other nodes (HTTPS with the trusted certificates): the
+    /// outbox's, and the witnessing's.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Gives the outbox this node's log, where each message's commitment is appended
@@ -854,13 +885,28 @@ impl Peers {
 
     /// [`Peers::enqueue`], returning the message's ID (hex).
     pub fn queue(&self, to: &str, message_type: &str, body: &impl Serialize) -> Result<String, PeersError> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| PeersError::Seal(e.to_string()))?;
+        let (_, q) = self.write_queued(to, message_type, id, body, None)?;
+        self.wake.notify_one();
+        Ok(q.id)
+    }
+
+    /// Writes a message into `to`'s outbox (fsync, then renamed into place): `.msg`, ready
+    /// to go, or `.held` with what ties it to the case change that produces it.
+    fn write_queued(
+        &self,
+        to: &str,
+        message_type: &str,
+        id: [u8; 16],
+        body: &impl Serialize,
+        hold: Option<&Hold>,
+    ) -> Result<(PathBuf, Queued), PeersError> {
         if self.directory().party(to).is_none() {
             return Err(PeersError::UnknownParty(to.into()));
         }
         let dir = self.outbox.join(to);
         std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| PeersError::Seal(e.to_string()))?;
         let mut salt = [0u8; 32];
         getrandom::fill(&mut salt).map_err(|e| PeersError::Seal(e.to_string()))?;
         let q = Queued {
@@ -870,23 +916,108 @@ impl Peers {
                 .encode(serde_json::to_vec(body).map_err(|e| PeersError::Seal(e.to_string()))?),
             salt: case::engine::hex(&salt),
         };
-        // Sequence: nanoseconds since the epoch, made unique within this directory.
+        let mut text = serde_json::to_value(&q).map_err(|e| PeersError::Seal(e.to_string()))?;
+        if let (Some(hold), Some(o)) = (hold, text.as_object_mut()) {
+            o.insert("hold".into(), serde_json::to_value(hold).map_err(|e| PeersError::Seal(e.to_string()))?);
+        }
+        let ext = if hold.is_some() { HELD } else { "msg" };
+        // Sequence: nanoseconds since the epoch, made unique within this directory (a held
+        // message keeps its place when it is released).
         let mut seq = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let path = loop {
-            let p = dir.join(format!("{seq:032}.msg"));
-            if !p.exists() {
+            let p = dir.join(format!("{seq:032}.{ext}"));
+            if !p.exists() && !p.with_extension(if hold.is_some() { "msg" } else { HELD }).exists() {
                 break p;
             }
             seq += 1;
         };
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
-        f.write_all(&serde_json::to_vec(&q).unwrap_or_default())
+        f.write_all(&serde_json::to_vec(&text).unwrap_or_default())
             .and_then(|()| f.sync_all())
             .map_err(|e| file_err(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
+        if hold.is_some() {
+            // It must outlive a crash that comes after its change is stored.
+            sync_dir(&dir).map_err(|e| file_err(&dir, e))?;
+        }
+        Ok((path, q))
+    }
+
+    /// Writes a message that a case change produces, before that change is stored: held
+    /// (`outbox/DEST/*.held`, fsync'd) with the case, the event's number and the SHA-256
+    /// of the event's salt, so that after a crash it can be told whether the change was
+    /// stored ([`Peers::release`]) or not ([`Peers::discard`]). A held message is not sent,
+    /// nor is any queued after it to the same destination, until it is released.
+    pub fn hold(
+        &self,
+        to: &str,
+        message_type: &str,
+        id: [u8; 16],
+        body: &impl Serialize,
+        hold: &Hold,
+    ) -> Result<PathBuf, PeersError> {
+        self.write_queued(to, message_type, id, body, Some(hold)).map(|(p, _)| p)
+    }
+
+    /// Releases held messages (their change is stored): they are queued, in their place,
+    /// and the deliverer is woken.
+    pub fn release(&self, held: &[PathBuf]) -> Result<(), PeersError> {
+        for p in held {
+            let to = p.with_extension("msg");
+            match std::fs::rename(p, &to) {
+                Ok(()) => {}
+                // Released already (a recovery and a command settling the same message).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => {}
+                Err(e) => return Err(file_err(p, e)),
+            }
+            // A rename lost in a crash leaves it held: the next start releases it again.
+        }
         self.wake.notify_one();
-        Ok(q.id)
+        Ok(())
+    }
+
+    /// Drops held messages whose change was not stored.
+    pub fn discard(&self, held: &[PathBuf]) -> Result<(), PeersError> {
+        for p in held {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(file_err(p, e)),
+            }
+        }
+        // Messages queued after them may go now.
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The messages held, with what ties each to its case change, oldest first. A file
+    /// that does not read is returned with `None`: nothing can release it.
+    pub fn held(&self) -> Vec<(PathBuf, Option<Hold>)> {
+        #[derive(Deserialize)]
+        struct WithHold {
+            hold: Hold,
+        }
+        let mut out: Vec<(PathBuf, Option<Hold>)> = std::fs::read_dir(&self.outbox)
+            .map(|d| {
+                d.flatten()
+                    .flat_map(|dest| {
+                        std::fs::read_dir(dest.path()).map(|f| f.flatten().collect::<Vec<_>>()).unwrap_or_default()
+                    })
+                    .map(|e: std::fs::DirEntry| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == HELD))
+                    .map(|p| {
+                        let hold = std::fs::read(&p)
+                            .ok()
+                            .and_then(|raw| serde_json::from_slice::<WithHold>(&raw).ok())
+                            .map(|w| w.hold);
+                        (p, hold)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
+        out
     }
 
     /// Messages waiting, per destination.
@@ -1124,11 +1255,21 @@ impl Peers {
             let to = dest.file_name().to_string_lossy().to_string();
             let Some(endpoint) = self.directory().party(&to).map(|p| p.endpoint.clone()) else { continue };
             let mut files: Vec<PathBuf> = std::fs::read_dir(dest.path())
-                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "msg")).collect())
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "msg" || e == HELD))
+                        .collect()
+                })
                 .unwrap_or_default();
             files.sort();
             let mut queued = Vec::with_capacity(files.len());
             for file in files {
+                // A message held until its case change is stored keeps its place: nothing
+                // after it goes before it.
+                if file.extension().is_some_and(|e| e == HELD) {
+                    break;
+                }
                 let Some(q) = std::fs::read(&file).ok().and_then(|raw| serde_json::from_slice::<Queued>(&raw).ok())
                 else {
                     break;
@@ -1223,6 +1364,21 @@ fn load_logged(outbox: &Path) -> std::io::Result<HashMap<PathBuf, u64>> {
         }
     }
     Ok(out)
+}
+
+/// How this node talks to the others: a deadline for each request; HTTPS (rustls) for an
+/// `https://` endpoint.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(10))
+}
+
+/// Makes a rename or a new file in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Loads this node's identity (`data/identity.key`, created on first start).

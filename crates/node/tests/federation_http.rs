@@ -41,6 +41,8 @@ struct Planned {
     identity: seal::keys::SecretIdentity,
     log_key: tlog::note::VerifierKey,
     port: u16,
+    /// `http` or `https`, in the directory's endpoint.
+    scheme: &'static str,
 }
 
 fn plan(name: &'static str, role: PartyRole, state: &'static str) -> Planned {
@@ -52,7 +54,7 @@ fn plan(name: &'static str, role: PartyRole, state: &'static str) -> Planned {
     let log_key = tlog::note::VerifierKey::parse(&log.verifier_key).unwrap();
     drop(log);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    Planned { name, role, state, dir, identity, log_key, port }
+    Planned { name, role, state, dir, identity, log_key, port, scheme: "http" }
 }
 
 fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Accepted {
@@ -63,7 +65,7 @@ fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Acc
             name: n.name.into(),
             state: treaty::StateCode::parse(n.state).unwrap(),
             role: n.role,
-            endpoint: format!("http://127.0.0.1:{}", n.port),
+            endpoint: format!("{}://127.0.0.1:{}", n.scheme, n.port),
             keys: vec![federation::PartyKey {
                 key: tlog::note::VerifierKey::parse(&n.identity.verifier().to_string()).unwrap(),
                 from: today.add_days(-1),
@@ -87,6 +89,16 @@ async fn start(p: Planned, dir: &federation::Accepted) -> Running {
 /// Starts the node listening on `port` (which may differ from the directory's endpoint,
 /// when a proxy stands between).
 async fn start_at(p: Planned, dir: &federation::Accepted, port: u16) -> Running {
+    start_with(p, dir, port, None).await
+}
+
+/// Starts the node listening on `port`, serving HTTPS with `tls` if given.
+async fn start_with(
+    p: Planned,
+    dir: &federation::Accepted,
+    port: u16,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Running {
     let base = p.dir.path().to_path_buf();
     let config =
         Config::example(p.name, p.role, p.state, &format!("127.0.0.1:{}", p.port)).validate(base.clone()).unwrap();
@@ -99,7 +111,15 @@ async fn start_at(p: Planned, dir: &federation::Accepted, port: u16) -> Running 
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), p.name, [1; 32]).with_peers(peers.clone()));
     let app = node::api::app_with(config, Some(log.clone()), Some(cases.clone()), None);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    match tls {
+        Some(tls) => {
+            let listener = node::tls::TlsListener::new(listener, tls).unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+        None => {
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+    }
     Running { cases, peers, log, dir: p.dir }
 }
 
@@ -773,4 +793,188 @@ async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_lo
         let v = tlog::client::verify_log(&store, &policy, None).unwrap();
         assert_eq!(v.checkpoint.size, n.log.size());
     }
+}
+
+/// A node's services on its directory, not served (a sender whose crash and restart a test
+/// plays): dropping it stops the node.
+struct Unserved {
+    cases: Arc<Cases>,
+    peers: Arc<Peers>,
+}
+
+async fn open_unserved(name: &str, base: &std::path::Path, dir: &federation::Accepted) -> Unserved {
+    open_trusting(name, base, dir, None).await
+}
+
+/// [`open_unserved`], trusting `roots` (PEM) for the other nodes' HTTPS.
+async fn open_trusting(
+    name: &str,
+    base: &std::path::Path,
+    dir: &federation::Accepted,
+    roots: Option<&str>,
+) -> Unserved {
+    let store = store::SqliteStore::open(base.join("cases.db"), store::SqliteOptions::default()).await.unwrap();
+    let log = Arc::new(
+        node::transparency::Transparency::open_or_create(&base.join("data/log"), &format!("{name}.custodia")).unwrap(),
+    );
+    let identity = node::peers::identity(&base.join("data"), name, now().0 as u64).unwrap();
+    let mut peers = Peers::new(name, identity, dir.clone(), &base.join("data")).unwrap();
+    if let Some(roots) = roots {
+        peers = peers.trusting(roots.as_bytes(), "roots.pem").unwrap();
+    }
+    let peers = Arc::new(peers);
+    let cases = Arc::new(Cases::new(Arc::new(store), log, name, [1; 32]).with_peers(peers.clone()));
+    Unserved { cases, peers }
+}
+
+#[tokio::test]
+async fn a_message_whose_change_was_stored_before_a_crash_is_sent_once_after_restart() {
+    use node::cases::CrashPoint;
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (name, a_dir) = (pa.name, pa.dir);
+    let base = a_dir.path().to_path_buf();
+    let b = start(pb, &dir).await;
+    let a = open_unserved(name, &base, &dir).await;
+    for id in ["x1", "x2"] {
+        a.cases
+            .create(
+                &who(Role::CaseWorker),
+                Some(id.into()),
+                Side::Requesting,
+                &file("stored-data-confidential"),
+                false,
+                now(),
+            )
+            .await
+            .unwrap();
+        for (cmd, role) in [
+            (Command::SubmitForAuthorization, Role::CaseWorker),
+            (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        ] {
+            a.cases.command(&who(role), id, &cmd, None, now()).await.unwrap();
+        }
+    }
+    let state_at_a = |a: &Unserved, id: &'static str| {
+        let cases = a.cases.clone();
+        async move {
+            cases.get(&who(Role::CaseWorker), id, node::clock::today()).await.unwrap().case["state"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+
+    // x1: the node stops right after `send` is stored: the case is sent, nothing is queued.
+    a.cases.crash_at(Some(CrashPoint::AfterStore));
+    let p = a.cases.command(&who(Role::CaseWorker), "x1", &Command::Send, None, now()).await.unwrap_err();
+    assert_eq!(p.status, 500);
+    // x2: the node stops before `send` is stored: nothing changed.
+    a.cases.crash_at(Some(CrashPoint::BeforeStore));
+    let p = a.cases.command(&who(Role::CaseWorker), "x2", &Command::Send, None, now()).await.unwrap_err();
+    assert_eq!(p.status, 500);
+    assert_eq!(state_at_a(&a, "x1").await, "sent");
+    assert_eq!(state_at_a(&a, "x2").await, "authorized");
+    assert_eq!(a.peers.pending(), 0);
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 0, "a held message is not sent");
+    drop(a);
+
+    // The restart: the stored change's message is queued, the other's dropped.
+    let a = open_unserved(name, &base, &dir).await;
+    let r = a.cases.recover().await.unwrap();
+    assert_eq!((r.released, r.discarded), (1, 1), "{r:?}");
+    assert_eq!(r.logged, 1, "the `sent` event, stored but not logged");
+    assert_eq!(a.peers.pending(), 1);
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 1);
+    b.peers.settled().await;
+    assert_eq!(state(&b, Role::CentralAuthority, "AA-central-authority:x1").await, "received");
+    assert!(b.cases.get(&who(Role::CentralAuthority), "AA-central-authority:x2", node::clock::today()).await.is_err());
+
+    // Once: another restart queues nothing more, and x2 can be sent now.
+    drop(a);
+    let a = open_unserved(name, &base, &dir).await;
+    assert_eq!(a.cases.recover().await.unwrap(), node::cases::Recovered::default());
+    assert_eq!(a.peers.pending(), 0);
+    a.cases.command(&who(Role::CaseWorker), "x2", &Command::Send, None, now()).await.unwrap();
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 1);
+    b.peers.settled().await;
+    assert_eq!(state(&b, Role::CentralAuthority, "AA-central-authority:x2").await, "received");
+    assert_eq!(a.peers.acknowledgements("BB-central-authority").len(), 2, "one message per send");
+    assert!(codes(&b).is_empty(), "nothing taken twice or refused: {:?}", b.peers.refusals());
+}
+
+#[tokio::test]
+async fn delivery_over_https_trusts_only_the_configured_certificates() {
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, mut pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    pb.scheme = "https";
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (b_cert, b_key) = node::tls::self_signed(&["127.0.0.1".into()], 1).unwrap();
+    std::fs::write(pb.dir.path().join("tls.crt"), &b_cert).unwrap();
+    std::fs::write(pb.dir.path().join("tls.key"), &b_key).unwrap();
+    let tls = node::tls::server_config(&pb.dir.path().join("tls.crt"), &pb.dir.path().join("tls.key")).unwrap();
+    let b_port = pb.port;
+    let b = start_with(pb, &dir, b_port, Some(tls)).await;
+    let (name, a_dir) = (pa.name, pa.dir);
+    let base = a_dir.path().to_path_buf();
+
+    // A trusts the platform's roots only: B's certificate is refused, the message stays.
+    let a = open_unserved(name, &base, &dir).await;
+    a.cases
+        .create(
+            &who(Role::CaseWorker),
+            Some("x1".into()),
+            Side::Requesting,
+            &file("stored-data-confidential"),
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    for (cmd, role) in [
+        (Command::SubmitForAuthorization, Role::CaseWorker),
+        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        (Command::Send, Role::CaseWorker),
+    ] {
+        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
+    }
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 0);
+    assert_eq!(a.peers.pending(), 1);
+    drop(a);
+
+    // A trusts another certificate than B's: refused again.
+    let (other, _) = node::tls::self_signed(&["127.0.0.1".into()], 1).unwrap();
+    let a = open_trusting(name, &base, &dir, Some(&other)).await;
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 0);
+    assert_eq!(a.peers.pending(), 1);
+    assert_eq!(b.peers.to_apply(), 0);
+    assert!(b.cases.get(&who(Role::CentralAuthority), "AA-central-authority:x1", node::clock::today()).await.is_err());
+    drop(a);
+
+    // A trusts B's certificate: the message goes over HTTPS, acknowledged.
+    let a = open_trusting(name, &base, &dir, Some(&b_cert)).await;
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 1);
+    assert_eq!(a.peers.pending(), 0);
+    b.peers.settled().await;
+    assert_eq!(state(&b, Role::CentralAuthority, "AA-central-authority:x1").await, "received");
+    assert_eq!(a.peers.acknowledgements("BB-central-authority").len(), 1);
+
+    // A bad roots file is an error that names it, not a panic.
+    let not_pem = Peers::new(
+        name,
+        node::peers::identity(&base.join("data"), name, now().0 as u64).unwrap(),
+        dir.clone(),
+        &base.join("data"),
+    )
+    .unwrap()
+    .trusting(b"not a certificate", "roots.pem")
+    .unwrap_err();
+    assert!(not_pem.to_string().contains("roots.pem"), "{not_pem}");
 }

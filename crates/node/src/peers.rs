@@ -34,6 +34,22 @@ use crate::transparency::{Transparency, TransparencyError};
 pub const REQUEST: &str = "custodia/request/v1";
 /// The message that runs a command, as `peer`, on a case at the receiver.
 pub const COMMAND: &str = "custodia/command/v1";
+/// The message that tells the sender of a message, received and acknowledged, that the
+/// receiver did not act on it, and why.
+pub const REFUSAL: &str = "custodia/refusal/v1";
+
+/// The body of a [`REFUSAL`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalBody {
+    /// The ID of the message not acted on (hex).
+    pub message: String,
+    /// Its type.
+    pub message_type: String,
+    /// Why, as a code (`not-acted`).
+    pub code: String,
+    /// Why, in words: what failed (the case's refusal of the command, the body).
+    pub reason: String,
+}
 
 /// The body of a [`REQUEST`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +97,9 @@ struct Queued {
     body: String,
     /// The salt of the message's commitment (hex).
     salt: String,
+    /// The case whose change sends it, if a case change does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    case: Option<String>,
 }
 
 /// How the receiver remembers messages: a journal (`data/inbox-journal`, one JSON line
@@ -228,6 +247,11 @@ impl Journal {
     }
 }
 
+/// A message ID: 32 hex digits.
+pub fn unhex_id(s: &str) -> Option<[u8; 16]> {
+    unhex::<16>(s)
+}
+
 /// Parses `2N` hex digits.
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
     if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -318,6 +342,9 @@ pub struct AckRecord {
     pub envelope: String,
     /// When it was verified here (Unix milliseconds, this node's own clock).
     pub verified_ms: u64,
+    /// The case whose change sent the message, if a case change did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
 }
 
 /// Why the receiver refused a message. Each check has its own reason.
@@ -915,6 +942,7 @@ impl Peers {
             body: base64::engine::general_purpose::STANDARD
                 .encode(serde_json::to_vec(body).map_err(|e| PeersError::Seal(e.to_string()))?),
             salt: case::engine::hex(&salt),
+            case: hold.map(|h| h.case.clone()),
         };
         let mut text = serde_json::to_value(&q).map_err(|e| PeersError::Seal(e.to_string()))?;
         if let (Some(hold), Some(o)) = (hold, text.as_object_mut()) {
@@ -942,6 +970,103 @@ impl Peers {
             sync_dir(&dir).map_err(|e| file_err(&dir, e))?;
         }
         Ok((path, q))
+    }
+
+    /// Tells `to` that its message `id` (of type `message_type`), received and
+    /// acknowledged here, is not acted on, and why: a [`REFUSAL`] queued like any message.
+    /// Its ID is derived from the refused message's, so a refusal queued again after a
+    /// crash is taken once. No refusal answers a refusal.
+    pub fn queue_refusal(
+        &self,
+        to: &str,
+        id: &[u8; 16],
+        message_type: &str,
+        reason: &Refusal,
+    ) -> Result<(), PeersError> {
+        if message_type == REFUSAL {
+            return Ok(());
+        }
+        let mut h = Sha256::new();
+        h.update(b"custodia/refusal-id/v1\n");
+        h.update((to.len() as u32).to_be_bytes());
+        h.update(to.as_bytes());
+        h.update(id);
+        let mut rid = [0u8; 16];
+        rid.copy_from_slice(&h.finalize()[..16]);
+        let body = RefusalBody {
+            message: case::engine::hex(id),
+            message_type: message_type.into(),
+            code: reason.code().into(),
+            reason: reason.to_string(),
+        };
+        self.write_queued(to, REFUSAL, rid, &body, None)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Records a [`REFUSAL`] from `from`, verified: the message it names was not acted on
+    /// there. Written (fsync) to `outbox/FROM/refused/ID.refusal` as one JSON object: when,
+    /// who, the message, its type, the case that sent it and where its commitment is in this
+    /// node's log (from the acknowledgement, when there is one), the code, the reason, and
+    /// the signed refusal. Recording it again changes nothing.
+    pub fn record_refused_after_delivery(
+        &self,
+        refusal: &Envelope,
+        body: &RefusalBody,
+        now: u64,
+    ) -> Result<(), PeersError> {
+        let from = &refusal.sender;
+        let id = unhex::<16>(&body.message)
+            .ok_or_else(|| PeersError::Seal(format!("{:?} is not a message ID", body.message)))?;
+        let ack = self.acknowledgements(from).into_iter().rev().find(|a| a.message == body.message);
+        let dir = self.outbox.join(from).join("refused");
+        std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
+        let file = dir.join(format!("{}.refusal", case::engine::hex(&id)));
+        if file.exists() {
+            return Ok(());
+        }
+        let record = serde_json::json!({
+            "at": now,
+            "from": from,
+            "message": body.message,
+            "message_type": body.message_type,
+            "case": ack.as_ref().and_then(|a| a.case.clone()),
+            "message_index": ack.as_ref().map(|a| a.message_index),
+            "code": body.code,
+            "reason": body.reason,
+            "refusal": b64(refusal.bytes()),
+        });
+        tracing::warn!(from = %from, message = %body.message, reason = %body.reason, "a message delivered was not acted on");
+        let tmp = file.with_extension("tmp");
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(format!("{record}\n").as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(|e| file_err(&tmp, e))?;
+        std::fs::rename(&tmp, &file).map_err(|e| file_err(&file, e))?;
+        sync_dir(&dir).map_err(|e| file_err(&dir, e))
+    }
+
+    /// The messages this node delivered that their receiver then did not act on (each
+    /// [`Peers::record_refused_after_delivery`]'s record), oldest first.
+    pub fn refused_after_delivery(&self) -> Vec<serde_json::Value> {
+        let mut out: Vec<serde_json::Value> = std::fs::read_dir(&self.outbox)
+            .map(|d| {
+                d.flatten()
+                    .flat_map(|dest| {
+                        std::fs::read_dir(dest.path().join("refused"))
+                            .map(|f| f.flatten().collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    })
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "refusal"))
+                    .filter_map(|e| std::fs::read(e.path()).ok())
+                    .filter_map(|raw| serde_json::from_slice(&raw).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|r| r["at"].as_u64().unwrap_or(0));
+        out
     }
 
     /// Writes a message that a case change produces, before that change is stored: held
@@ -1186,6 +1311,7 @@ impl Peers {
                             verified_ms: std::time::SystemTime::now()
                                 .duration_since(std::time::UNIX_EPOCH)
                                 .map_or(0, |d| d.as_millis() as u64),
+                            case: q.case.clone(),
                         }),
                         Err(e) => {
                             tracing::warn!(to, reason = %e, "an acknowledgement that does not verify: kept to try again");

@@ -978,3 +978,71 @@ async fn delivery_over_https_trusts_only_the_configured_certificates() {
     .unwrap_err();
     assert!(not_pem.to_string().contains("roots.pem"), "{not_pem}");
 }
+
+#[tokio::test]
+async fn the_sender_learns_when_a_delivered_message_is_not_acted_on() {
+    let (a, b, _, _) = two_nodes().await;
+    a.cases
+        .create(
+            &who(Role::CaseWorker),
+            Some("x1".into()),
+            Side::Requesting,
+            &file("stored-data-confidential"),
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    for (cmd, role) in [
+        (Command::SubmitForAuthorization, Role::CaseWorker),
+        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        (Command::Send, Role::CaseWorker),
+    ] {
+        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
+    }
+    deliver_all(&[&a, &b]).await;
+    let theirs = "AA-central-authority:x1";
+    assert_eq!(state(&b, Role::CentralAuthority, theirs).await, "received");
+
+    // A message of case x1 that B takes in and acknowledges (a command on a case A is party
+    // to), but that B's case refuses when acted on: `peer` may not decide.
+    let body = node::peers::CommandBody {
+        case: theirs.into(),
+        command: Command::Decide { action: Action::Admit, reasons: vec![], until: None },
+    };
+    let hold = node::peers::Hold { case: "x1".into(), seq: 99, salt_sha256: "00".repeat(32) };
+    let held = a.peers.hold("BB-central-authority", node::peers::COMMAND, [9; 16], &body, &hold).unwrap();
+    a.peers.release(&[held]).unwrap();
+    deliver_all(&[&a, &b]).await;
+    let ack = a.peers.acknowledgements("BB-central-authority").pop().unwrap();
+    assert_eq!(ack.message, hex(&[9; 16]), "B acknowledged it");
+    assert_eq!(state(&b, Role::CentralAuthority, theirs).await, "received", "and did not act on it");
+    assert_eq!(codes(&b), vec!["not-acted"]);
+
+    // B told A, signed, through its outbox; A wrote it down with its case and commitment.
+    assert_eq!(b.peers.pending(), 0);
+    let refused = a.peers.refused_after_delivery();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let r = &refused[0];
+    assert_eq!(r["from"], "BB-central-authority");
+    assert_eq!(r["message"], hex(&[9; 16]));
+    assert_eq!(r["message_type"], node::peers::COMMAND);
+    assert_eq!(r["case"], "x1");
+    assert_eq!(r["message_index"], ack.message_index);
+    assert_eq!(r["code"], "not-acted");
+    assert!(r["reason"].as_str().unwrap().contains("decide"), "the reason cites what failed: {r}");
+    let file = a.dir.path().join(format!("data/outbox/BB-central-authority/refused/{}.refusal", hex(&[9; 16])));
+    assert!(file.exists());
+    // The refusal is B's signed envelope, addressed to A.
+    use base64::Engine as _;
+    let env = base64::engine::general_purpose::STANDARD.decode(r["refusal"].as_str().unwrap()).unwrap();
+    let env = a.peers.verify(&env, now().0 as u64).unwrap();
+    assert_eq!(
+        (env.sender.as_str(), env.message.message_type.as_str()),
+        ("BB-central-authority", node::peers::REFUSAL)
+    );
+    // No refusal answers a refusal, and nothing is refused at A.
+    assert_eq!(a.peers.pending(), 0);
+    assert!(codes(&a).is_empty());
+    assert!(b.peers.refused_after_delivery().is_empty());
+}

@@ -1046,3 +1046,21 @@ async fn the_sender_learns_when_a_delivered_message_is_not_acted_on() {
     assert!(codes(&a).is_empty());
     assert!(b.peers.refused_after_delivery().is_empty());
 }
+
+#[test]
+fn a_missing_tls_roots_file_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let mut config = Config::example("AA-central-authority", PartyRole::CentralAuthority, "AA", "127.0.0.1:0");
+    config.federation = Some(node::config::FederationSection {
+        directory: "directory.note".into(),
+        keys: vec![key.verifier().to_string()],
+        threshold: 1,
+        tls_roots: Some("peers.pem".into()),
+    });
+    let e = config.clone().validate(dir.path().to_path_buf()).unwrap_err();
+    assert_eq!(e.to_string(), "federation.tls_roots: \"peers.pem\": no such file");
+    std::fs::write(dir.path().join("peers.pem"), "").unwrap();
+    assert!(config.clone().validate(dir.path().to_path_buf()).is_ok());
+    assert!(config.to_toml().contains("tls_roots = \"peers.pem\""));
+}

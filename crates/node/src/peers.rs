@@ -137,7 +137,26 @@ enum JournalLine {
         id: String,
         reason: String,
     },
+    /// What compaction keeps of a message acted on (or not, for good): enough to know it
+    /// was received and answer its acknowledgement again (the receipt's index), and, while
+    /// the receipt is not logged, the commitment entry it binds. Nothing of the envelope.
+    Seen {
+        sender: String,
+        id: String,
+        log_size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry: Option<String>,
+    },
 }
+
+/// Bytes of the inbox journal that compaction would reclaim (the lines of messages acted on,
+/// beyond their `seen` line) before it compacts, at least; and at least as many as the
+/// `seen` lines hold, so that compacting costs O(1) a byte reclaimed. The journal stays
+/// under its `seen` lines (about 100 bytes a message), the messages not yet acted on, and
+/// this much more or as much again as the `seen` lines.
+pub const DEFAULT_COMPACT_EVERY: u64 = 4 << 20;
 
 /// What the receiver wrote down before acting on a message: the case the message acts
 /// on and that case's last event then. After a crash, a message begun but not applied
@@ -187,18 +206,111 @@ struct Journal {
     queue: std::collections::VecDeque<ToApply>,
     begun: HashMap<Key, Begun>,
     file: PathBuf,
+    /// Bytes that compacting would reclaim (estimated).
+    reclaimable: u64,
+    /// The size of the `seen` lines when last compacted.
+    compacted: u64,
+    compact_every: u64,
 }
 
 impl Journal {
     fn open(file: PathBuf) -> Journal {
-        let mut j = Journal { received: HashMap::new(), queue: Default::default(), begun: HashMap::new(), file };
+        let mut j = Journal {
+            received: HashMap::new(),
+            queue: Default::default(),
+            begun: HashMap::new(),
+            file,
+            reclaimable: 0,
+            compacted: 0,
+            compact_every: DEFAULT_COMPACT_EVERY,
+        };
         // A line cut by a crash does not parse and is skipped: its fsync never returned.
-        for line in std::fs::read_to_string(&j.file).unwrap_or_default().lines() {
+        let text = std::fs::read_to_string(&j.file).unwrap_or_default();
+        for line in text.lines() {
             if let Ok(line) = serde_json::from_str::<JournalLine>(line) {
                 j.apply(line);
             }
         }
+        j.compact_if_due();
         j
+    }
+
+    /// Compacts when enough was appended since the last time.
+    fn compact_if_due(&mut self) {
+        if self.reclaimable >= self.compact_every.max(self.compacted)
+            && let Err(e) = self.compact()
+        {
+            // The journal as it is stays valid: appends go on, and compaction is tried again
+            // once as much more could be reclaimed.
+            tracing::error!(file = %self.file.display(), error = %e, "cannot compact the inbox journal");
+            self.reclaimable = 0;
+        }
+    }
+
+    /// Rewrites the journal as the fewest lines that give the same state: each message not
+    /// yet acted on in full (envelope, receipt, begin), each other one as one `seen` line
+    /// without its envelope. Written beside it, fsync'd, renamed over it (a crash leaves
+    /// the old one whole).
+    fn compact(&mut self) -> std::io::Result<()> {
+        let mut order: Vec<(&Key, &Received)> = self.received.iter().collect();
+        order.sort_by_key(|(_, r)| r.order);
+        let waiting: HashMap<Key, &ToApply> = self.queue.iter().map(|m| ((m.sender.clone(), m.id), m)).collect();
+        let mut text = Vec::new();
+        let mut seen_bytes = 0u64;
+        let mut put = |line: JournalLine| -> std::io::Result<()> {
+            let before = text.len();
+            let seen = matches!(line, JournalLine::Seen { .. });
+            text.extend(serde_json::to_vec(&line).map_err(std::io::Error::other)?);
+            text.push(b'\n');
+            if seen {
+                seen_bytes += (text.len() - before) as u64;
+            }
+            Ok(())
+        };
+        for ((sender, id), r) in order {
+            let (sender, hex_id) = (sender.clone(), case::engine::hex(id));
+            match waiting.get(&(sender.clone(), *id)) {
+                Some(m) => {
+                    put(JournalLine::Received {
+                        sender: sender.clone(),
+                        id: hex_id.clone(),
+                        envelope: b64(&m.envelope),
+                        entry: b64(&r.entry),
+                        log_size: r.log_size,
+                    })?;
+                    if let Some(index) = r.receipt {
+                        put(JournalLine::Receipt { sender: sender.clone(), id: hex_id.clone(), index })?;
+                    }
+                    if let Some(begun) = self.begun.get(&(sender.clone(), *id)) {
+                        put(JournalLine::Begin { sender, id: hex_id, begun: begun.clone() })?;
+                    }
+                }
+                None => put(JournalLine::Seen {
+                    sender,
+                    id: hex_id,
+                    log_size: r.log_size,
+                    receipt: r.receipt,
+                    entry: r.receipt.is_none().then(|| b64(&r.entry)),
+                })?,
+            }
+        }
+        let tmp = self.file.with_extension("compacting");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.file)?;
+        if let Some(dir) = self.file.parent() {
+            sync_dir(dir)?;
+        }
+        // What a `seen` line no longer holds is not kept in memory either.
+        for (k, r) in &mut self.received {
+            if r.receipt.is_some() && !waiting.contains_key(k) {
+                r.entry = Vec::new();
+            }
+        }
+        self.reclaimable = 0;
+        self.compacted = seen_bytes;
+        Ok(())
     }
 
     fn apply(&mut self, line: JournalLine) {
@@ -221,8 +333,19 @@ impl Journal {
                     self.begun.insert((sender, id), begun);
                 }
             }
+            JournalLine::Seen { sender, id, log_size, receipt, entry } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    let entry = entry.and_then(|e| unb64(&e)).unwrap_or_default();
+                    let order = self.received.len() as u64;
+                    self.received.insert((sender, id), Received { entry, log_size, receipt, order });
+                }
+            }
             JournalLine::Applied { sender, id } | JournalLine::Abort { sender, id, .. } => {
                 if let Some(id) = unhex::<16>(&id) {
+                    // Its envelope (base64 in the `received` line) and its other lines.
+                    if let Some(m) = self.queue.iter().find(|m| m.sender == sender && m.id == id) {
+                        self.reclaimable += m.envelope.len() as u64 * 4 / 3 + 512;
+                    }
                     self.queue.retain(|m| !(m.sender == sender && m.id == id));
                     self.begun.remove(&(sender, id));
                 }
@@ -243,6 +366,7 @@ impl Journal {
         for line in lines {
             self.apply(line);
         }
+        self.compact_if_due();
         Ok(())
     }
 }
@@ -596,6 +720,12 @@ impl Peers {
     /// before it is delivered (the cases service does this when it takes the peers).
     pub fn attach_log(&self, log: Arc<Transparency>) {
         let _ = self.log.set(log);
+    }
+
+    /// Sets how many bytes are appended to the inbox journal between two compactions, at
+    /// least ([`DEFAULT_COMPACT_EVERY`] unless set; at least 1).
+    pub fn set_journal_compaction(&self, bytes: u64) {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).compact_every = bytes.max(1);
     }
 
     /// Sets the most messages sent in one request (at least 1; [`DEFAULT_BATCH`] unless set).

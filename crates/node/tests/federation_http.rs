@@ -1064,3 +1064,73 @@ fn a_missing_tls_roots_file_is_refused_naming_the_key() {
     assert!(config.clone().validate(dir.path().to_path_buf()).is_ok());
     assert!(config.to_toml().contains("tls_roots = \"peers.pem\""));
 }
+
+#[tokio::test]
+async fn the_inbox_journal_is_compacted_and_still_knows_every_message() {
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let a_identity = seal::keys::SecretIdentity::parse(&pa.identity.secret_file()).unwrap();
+    let b_port = pb.port;
+    let (a, b) = (start(pa, &dir).await, start(pb, &dir).await);
+    b.peers.set_journal_compaction(32 << 10);
+    let journal = b.dir.path().join("data/inbox-journal");
+    // One message posted by hand, to replay it later.
+    let m = to_b(&request_body("r0"));
+    let id = m.id;
+    let proof = commit(&a, &m);
+    let good = seal_as(&a_identity, m);
+    let inbox = Inbox::of(b_port);
+    let (s, t) = inbox.post(good.clone(), Some(&proof)).await;
+    assert_eq!((s, t["status"].as_str()), (200, Some("accepted")), "{t}");
+    let receipt = t["receipt_index"].as_u64().unwrap();
+    b.peers.settled().await;
+
+    // Two waves of messages through A's outbox; after each, the journal holds a short line
+    // per message acted on, not its envelope.
+    const WAVE: usize = 100;
+    for wave in 0..2 {
+        for i in 0..WAVE {
+            let body = node::peers::RequestBody {
+                case: format!("w{wave}-{i:03}"),
+                side: Side::Requested,
+                case_file: file("stored-data-confidential"),
+                emergency: false,
+            };
+            a.peers.enqueue("BB-central-authority", node::peers::REQUEST, &body).unwrap();
+        }
+        deliver_all(&[&a, &b]).await;
+        let received = 1 + (wave + 1) * WAVE;
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let seen = text.matches("\"op\":\"seen\"").count();
+        assert!(seen > 0, "compacted");
+        let per_message = text.len() / received;
+        eprintln!("wave {wave}: {received} messages, {seen} seen lines, journal {} bytes", text.len());
+        assert!(
+            per_message < good.len() / 4,
+            "{per_message} bytes a message in the journal, for envelopes of {} bytes",
+            good.len()
+        );
+    }
+    assert_eq!(b.peers.to_apply(), 0);
+
+    // The replay, after compaction: acknowledged again with the same receipt, not taken again.
+    let (s, t) = inbox.post(good.clone(), Some(&proof)).await;
+    assert_eq!((s, t["status"].as_str(), t["receipt_index"].as_u64()), (200, Some("duplicate"), Some(receipt)), "{t}");
+    b.peers.settled().await;
+    assert!(!codes(&b).contains(&"not-acted".to_string()), "nothing acted on twice: {:?}", b.peers.refusals());
+    // And after a restart, from the compacted journal alone.
+    let data = b.dir.path().join("data");
+    let again = Peers::new(
+        "BB-central-authority",
+        node::peers::identity(&data, "BB-central-authority", now().0 as u64).unwrap(),
+        dir.clone(),
+        &data,
+    )
+    .unwrap();
+    assert_eq!(again.received("AA-central-authority", &id), Some(Some(receipt)));
+    assert_eq!(again.to_apply(), 0);
+}

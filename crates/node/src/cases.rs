@@ -388,7 +388,15 @@ impl Cases {
                     if let Err(d) = peers.discard(&paths) {
                         tracing::error!(error = %d, "cannot drop the messages of a change not stored");
                     }
-                    return Err(internal("queueing a message", &e.to_string()));
+                    return Err(match e {
+                        crate::peers::PeersError::UnknownParty(_) => Problem::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "no-peer",
+                            "The node this change must tell is not in the federation directory",
+                        )
+                        .detail(e.to_string()),
+                        e => internal("queueing a message", &e.to_string()),
+                    });
                 }
             }
         }

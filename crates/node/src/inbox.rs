@@ -334,7 +334,14 @@ async fn apply(cases: &Cases, peers: &Peers, m: &ToApply) -> Result<(), String> 
     // after a crash between the two it is queued again, with the same ID), and it is recorded.
     let abort = |why: String| {
         let reason = Refusal::NotActed(why);
-        peers.queue_refusal(&m.sender, &m.id, &message_type, &reason).map_err(|e| e.to_string())?;
+        match peers.queue_refusal(&m.sender, &m.id, &message_type, &reason) {
+            Ok(()) => {}
+            // A sender the directory in force no longer lists cannot be told.
+            Err(e @ crate::peers::PeersError::UnknownParty(_)) => {
+                tracing::warn!(sender = %m.sender, error = %e, "the sender of a message not acted on cannot be told");
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         peers.abort(&m.sender, &m.id, &reason, now_s).map_err(|e| e.to_string())
     };
     let (env, act) =

@@ -14,7 +14,9 @@
 //!
 //! The messages taken in are then acted on by one task, in the order received, exactly
 //! once: before acting it writes down the case and its last event, so that after a crash
-//! it can tell whether the message had acted (see [`Begun`]).
+//! it can tell whether the message had acted (see [`Begun`]). A message not acted on (the
+//! case refused it) is answered with a signed `custodia/refusal/v1` through the outbox; a
+//! refusal received is recorded in the outbox (`outbox/SENDER/refused/ID.refusal`).
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -9,6 +9,12 @@
 //! acknowledges again. A message from an unknown, revoked or expired key, to another
 //! recipient, outside the allowed clock skew, tampered with, without a proof that
 //! verifies, or from a log that forked is refused with a reason, recorded.
+//!
+//! A message that a case change sends is written (held) before the change is stored and
+//! released once it is ([`Peers::hold`]); the receiver's journal of messages is compacted
+//! to one short line per message acted on; a message acknowledged but not acted on is
+//! answered with a [`REFUSAL`]. Delivery and witnessing go over HTTPS to `https://`
+//! endpoints, trusting the certificates given ([`Peers::trusting`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;

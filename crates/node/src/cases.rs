@@ -3,8 +3,10 @@
 //!
 //! Order of writes, so that a crash loses nothing acknowledged: the events (with their
 //! salts) and the new snapshot are stored in one transaction; then their commitments are
-//! appended to the log; then their log indices are recorded. At start, events stored
-//! but not yet logged are logged ([`Cases::recover`]).
+//! appended to the log; then their log indices are recorded. The messages a change sends
+//! to other nodes are written (held) before the change is stored and released after. At
+//! start, events stored but not yet logged are logged, and held messages are queued if
+//! their change was stored and dropped if not ([`Cases::recover`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;

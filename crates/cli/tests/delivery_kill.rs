@@ -1,4 +1,5 @@
-//! Two real `custodia serve` processes, the sender's outbox full: the sender (in one run)
+//! Two real `custodia serve` processes over HTTPS (each with a self-signed certificate,
+//! both trusted through `[federation] tls_roots`), the sender's outbox full: the sender (in one run)
 //! or the receiver (in another) is killed with SIGKILL in the middle of the delivery (and
 //! of the receiver acting on what it received) and started again. Every message arrives exactly once, in order: the receiver opened each
 //! case once, in the order queued, logged one receipt each, and the sender holds one
@@ -35,6 +36,7 @@ fn federation() -> Federation {
     let mut parties = Vec::new();
     let mut identities = Vec::new();
     let mut dirs = Vec::new();
+    let mut roots = String::new();
     for (name, role, state) in plan {
         let dir = root.path().join(name);
         let data = dir.join("data");
@@ -45,10 +47,18 @@ fn federation() -> Federation {
         drop(log);
         let port = free_port();
         let mut config = node::Config::example(name, role, state, &format!("127.0.0.1:{port}"));
+        let (cert, key) = node::tls::self_signed(&["127.0.0.1".into()], 1).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tls.crt"), &cert).unwrap();
+        std::fs::write(dir.join("tls.key"), &key).unwrap();
+        roots.push_str(&cert);
+        config.http.tls_cert = Some("tls.crt".into());
+        config.http.tls_key = Some("tls.key".into());
         config.federation = Some(node::config::FederationSection {
             directory: "../directory.note".into(),
             keys: vec![fed_key.verifier().to_string()],
             threshold: 1,
+            tls_roots: Some("../tls-roots.pem".into()),
         });
         std::fs::write(dir.join("node.toml"), config.to_toml()).unwrap();
         std::fs::write(dir.join("profiles.json"), node::DEFAULT_PROFILES).unwrap();
@@ -56,7 +66,7 @@ fn federation() -> Federation {
             name: name.into(),
             state: treaty::StateCode::parse(state).unwrap(),
             role,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("https://127.0.0.1:{port}"),
             keys: vec![federation::PartyKey {
                 key: tlog::note::VerifierKey::parse(&identity.verifier().to_string()).unwrap(),
                 from: today.add_days(-1),
@@ -70,6 +80,7 @@ fn federation() -> Federation {
         identities.push(identity);
         dirs.push(dir);
     }
+    std::fs::write(root.path().join("tls-roots.pem"), roots).unwrap();
     let directory = federation::Directory { federation: "test.custodia".into(), version: 1, previous: None, parties };
     let note = federation::sign(&directory, &[&fed_key]).unwrap();
     std::fs::write(root.path().join("directory.note"), &note).unwrap();

@@ -3,9 +3,12 @@
 //!
 //! Order of writes, so that a crash loses nothing acknowledged: the events (with their
 //! salts) and the new snapshot are stored in one transaction; then their commitments are
-//! appended to the log; then their log indices are recorded. At start, events stored
-//! but not yet logged are logged ([`Cases::recover`]).
+//! appended to the log; then their log indices are recorded. The messages a change sends
+//! to other nodes are written (held) before the change is stored and released after. At
+//! start, events stored but not yet logged are logged, and held messages are queued if
+//! their change was stored and dropped if not ([`Cases::recover`]).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -17,6 +20,7 @@ use sha2::{Digest, Sha256};
 use store::{CaseFilter, CaseId, CaseUpdate, Cursor, DayNumber, NewCase, NewEvent, Store, StoreError, UnixTime};
 
 use crate::auth::Caller;
+use crate::peers::Hold;
 use crate::problem::Problem;
 use crate::transparency::Transparency;
 
@@ -28,6 +32,35 @@ pub struct Cases {
     node: String,
     secret: [u8; 32],
     peers: Option<Arc<crate::peers::Peers>>,
+    crash: std::sync::Mutex<Option<CrashPoint>>,
+}
+
+/// Where a test makes a command stop as if the node crashed ([`Cases::crash_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Its messages are written (held), its change is not stored.
+    BeforeStore,
+    /// Its change is stored, nothing after (not logged, its messages still held).
+    AfterStore,
+}
+
+/// A message that a case change sends, and which of the change's events sends it.
+struct Outgoing {
+    to: String,
+    message_type: &'static str,
+    body: Value,
+    event: usize,
+}
+
+/// What [`Cases::recover`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Events stored but not logged, now logged.
+    pub logged: usize,
+    /// Messages held for a change that was stored, now queued.
+    pub released: usize,
+    /// Messages held for a change that was not stored, dropped.
+    pub discarded: usize,
 }
 
 /// How much of a case a role may see.
@@ -147,7 +180,7 @@ pub struct EventView {
 impl Cases {
     /// The service over `store` and `log`, for node `node`, with the node's secret for case tags.
     pub fn new(store: Arc<dyn Store>, log: Arc<Transparency>, node: &str, secret: [u8; 32]) -> Cases {
-        Cases { store, log, node: node.into(), secret, peers: None }
+        Cases { store, log, node: node.into(), secret, peers: None, crash: std::sync::Mutex::new(None) }
     }
 
     /// This node's place in the federation, if it has one.
@@ -165,12 +198,14 @@ impl Cases {
     /// The messages that events at this node send to other nodes: the request to the
     /// requested State, its answers back, the routing to the provider, the provider's
     /// acknowledgement, objection, hold and production, the judge's ruling, the evidence
-    /// returned. A case received from node N with N's id X is named `N:X` here.
-    fn outgoing(&self, id: &str, after: &Case, events: &[Event]) -> Result<(), Problem> {
+    /// returned. A case received from node N with N's id X is named `N:X` here. At most one
+    /// message per event.
+    fn outgoing(&self, id: &str, after: &Case, events: &[Event]) -> Result<Vec<Outgoing>, Problem> {
         use crate::peers::{COMMAND, CommandBody, REQUEST, RequestBody};
         use case::EventBody as E;
-        let Some(peers) = &self.peers else { return Ok(()) };
-        let send_err = |e: crate::peers::PeersError| internal("queueing a message", &e.to_string());
+        let mut out = Vec::new();
+        let Some(peers) = &self.peers else { return Ok(out) };
+        let body_err = |e: serde_json::Error| internal("a message body", &e.to_string());
         let origin = id.split_once(':');
         let file: Value = serde_json::from_str(&after.case_file).unwrap_or(Value::Null);
         let requested_ca = || -> Result<String, Problem> {
@@ -185,14 +220,19 @@ impl Cases {
                 .detail(parsed.request.requested_state.to_string())
             })
         };
-        let command_to = |to: &str, case: &str, command: Command| {
-            peers.enqueue(to, COMMAND, &CommandBody { case: case.into(), command }).map_err(send_err)
+        let command_to = |event: usize, to: &str, case: &str, command: Command| -> Result<Outgoing, Problem> {
+            Ok(Outgoing {
+                to: to.into(),
+                message_type: COMMAND,
+                body: serde_json::to_value(CommandBody { case: case.into(), command }).map_err(body_err)?,
+                event,
+            })
         };
         let confidential_until = events.iter().find_map(|e| match &e.body {
             E::ConfidentialitySet { until } => Some(*until),
             _ => None,
         });
-        for e in events {
+        for (i, e) in events.iter().enumerate() {
             match (&after.side, &e.body) {
                 (Side::Requesting, E::Sent) => {
                     let to = requested_ca()?;
@@ -213,16 +253,22 @@ impl Cases {
                         case_file: file,
                         emergency: after.emergency,
                     };
-                    peers.enqueue(&to, REQUEST, &body).map_err(send_err)?;
+                    out.push(Outgoing {
+                        to,
+                        message_type: REQUEST,
+                        body: serde_json::to_value(body).map_err(body_err)?,
+                        event: i,
+                    });
                 }
-                (Side::Requesting, E::Resent) => command_to(
+                (Side::Requesting, E::Resent) => out.push(command_to(
+                    i,
                     &requested_ca()?,
                     &format!("{}:{id}", self.node),
                     Command::Resend { answer: "answered".into() },
-                )?,
+                )?),
                 (Side::Requested, E::Created { .. }) if e.actor == Role::Peer => {
                     if let Some((from, theirs)) = origin {
-                        command_to(from, theirs, Command::Acknowledge)?;
+                        out.push(command_to(i, from, theirs, Command::Acknowledge)?);
                     }
                 }
                 (
@@ -230,7 +276,8 @@ impl Cases {
                     E::Decided { action, reasons, until, .. } | E::ConsultationConcluded { action, reasons, until },
                 ) => {
                     if let Some((from, theirs)) = origin {
-                        command_to(
+                        out.push(command_to(
+                            i,
                             from,
                             theirs,
                             Command::RecordAnswer {
@@ -239,12 +286,13 @@ impl Cases {
                                 until: *until,
                                 confidential_until,
                             },
-                        )?;
+                        )?);
                     }
                 }
                 (Side::Requested, E::ReviewDecided { action, reasons }) => {
                     if let Some((from, theirs)) = origin {
-                        command_to(
+                        out.push(command_to(
+                            i,
                             from,
                             theirs,
                             Command::RecordAnswer {
@@ -253,35 +301,36 @@ impl Cases {
                                 until: None,
                                 confidential_until,
                             },
-                        )?;
+                        )?);
                     }
                 }
                 (Side::Requested, E::Routed { provider }) => {
-                    peers
-                        .enqueue(
-                            provider,
-                            REQUEST,
-                            &RequestBody {
-                                case: id.into(),
-                                side: Side::Provider,
-                                case_file: file.clone(),
-                                emergency: after.emergency,
-                            },
-                        )
-                        .map_err(send_err)?;
+                    out.push(Outgoing {
+                        to: provider.clone(),
+                        message_type: REQUEST,
+                        body: serde_json::to_value(RequestBody {
+                            case: id.into(),
+                            side: Side::Provider,
+                            case_file: file.clone(),
+                            emergency: after.emergency,
+                        })
+                        .map_err(body_err)?,
+                        event: i,
+                    });
                 }
                 (Side::Requested, E::ObjectionDecided { ruling, reasons }) => {
                     if let Some(p) = &after.provider {
-                        command_to(
+                        out.push(command_to(
+                            i,
                             p,
                             &format!("{}:{id}", self.node),
                             Command::DecideObjection { ruling: *ruling, reasons: reasons.clone() },
-                        )?;
+                        )?);
                     }
                 }
                 (Side::Requested, E::Returned) => {
                     if let (Some((from, theirs)), Some(pkg)) = (origin, after.evidence.last()) {
-                        command_to(from, theirs, Command::ReceiveEvidence { package: pkg.clone() })?;
+                        out.push(command_to(i, from, theirs, Command::ReceiveEvidence { package: pkg.clone() })?);
                     }
                 }
                 (Side::Provider, body) if e.actor != Role::Peer => {
@@ -293,12 +342,138 @@ impl Cases {
                         E::Produced { package } => Command::ReceiveEvidence { package: package.clone() },
                         _ => continue,
                     };
-                    command_to(from, theirs, cmd)?;
+                    out.push(command_to(i, from, theirs, cmd)?);
                 }
                 _ => {}
             }
         }
+        Ok(out)
+    }
+
+    /// The ID of the message that event `seq` of case `case` sends: derived from both (and
+    /// the node's secret), so that the receiver, which takes a message ID once, takes the
+    /// message of one event once however often it is queued.
+    pub fn message_id(&self, case: &str, seq: u64) -> [u8; 16] {
+        let mut h = Sha256::new();
+        h.update(b"custodia/message-id/v1\n");
+        h.update(self.secret);
+        h.update((case.len() as u32).to_be_bytes());
+        h.update(case.as_bytes());
+        h.update(seq.to_be_bytes());
+        let d = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        id
+    }
+
+    /// Writes the messages of a case change before the change is stored, held
+    /// ([`crate::peers::Peers::hold`]): `stored` are the change's events as they will be
+    /// stored, the first numbered `first_seq`.
+    fn hold_outgoing(
+        &self,
+        id: &str,
+        after: &Case,
+        events: &[Event],
+        stored: &[NewEvent],
+        first_seq: u64,
+    ) -> Result<Vec<(PathBuf, Option<Hold>)>, Problem> {
+        let Some(peers) = &self.peers else { return Ok(Vec::new()) };
+        let mut held = Vec::new();
+        for m in self.outgoing(id, after, events)? {
+            let seq = first_seq + m.event as u64;
+            let salt = stored.get(m.event).map(|e| e.salt).ok_or_else(|| internal("a message", "no such event"))?;
+            let hold = Hold { case: id.into(), seq, salt_sha256: case::engine::hex(&Sha256::digest(salt)) };
+            match peers.hold(&m.to, m.message_type, self.message_id(id, seq), &m.body, &hold) {
+                Ok(p) => held.push((p, Some(hold))),
+                Err(e) => {
+                    let paths: Vec<PathBuf> = held.into_iter().map(|(p, _)| p).collect();
+                    if let Err(d) = peers.discard(&paths) {
+                        tracing::error!(error = %d, "cannot drop the messages of a change not stored");
+                    }
+                    return Err(match e {
+                        crate::peers::PeersError::UnknownParty(_) => Problem::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "no-peer",
+                            "The node this change must tell is not in the federation directory",
+                        )
+                        .detail(e.to_string()),
+                        e => internal("queueing a message", &e.to_string()),
+                    });
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Releases the held messages whose change is stored (the event of that number has
+    /// that salt) and drops the others. Returns how many of each.
+    async fn settle(&self, held: Vec<(PathBuf, Option<Hold>)>) -> Result<(usize, usize), Problem> {
+        let Some(peers) = &self.peers else { return Ok((0, 0)) };
+        let mut salts: std::collections::HashMap<String, std::collections::HashMap<u64, String>> = Default::default();
+        let (mut release, mut discard) = (Vec::new(), Vec::new());
+        for (path, hold) in held {
+            let Some(hold) = hold else {
+                tracing::error!(file = %path.display(), "a held message that does not read: dropped");
+                discard.push(path);
+                continue;
+            };
+            if !salts.contains_key(&hold.case) {
+                let stored = match CaseId::new(hold.case.clone()) {
+                    Ok(cid) => match self.store.events(&cid).await {
+                        Ok(events) => events,
+                        Err(StoreError::CaseNotFound(_)) => Vec::new(),
+                        Err(e) => return Err(store_problem(e)),
+                    },
+                    Err(_) => Vec::new(),
+                };
+                let by_seq = stored.iter().map(|r| (r.seq, case::engine::hex(&Sha256::digest(r.salt)))).collect();
+                salts.insert(hold.case.clone(), by_seq);
+            }
+            if salts.get(&hold.case).and_then(|m| m.get(&hold.seq)) == Some(&hold.salt_sha256) {
+                release.push(path);
+            } else {
+                discard.push(path);
+            }
+        }
+        let settled = (release.len(), discard.len());
+        peers.release(&release).map_err(|e| internal("queueing a message", &e.to_string()))?;
+        peers.discard(&discard).map_err(|e| internal("dropping a message", &e.to_string()))?;
+        Ok(settled)
+    }
+
+    /// After the store refused or failed a change: its held messages are released if the
+    /// change was stored after all, dropped if not; if that cannot be told now, they stay
+    /// held until the next start settles them.
+    async fn settle_unstored(&self, held: Vec<(PathBuf, Option<Hold>)>) {
+        if held.is_empty() {
+            return;
+        }
+        if let Err(p) = self.settle(held).await {
+            tracing::error!(problem = ?p.detail, "cannot tell whether a change was stored: its messages stay held");
+        }
+    }
+
+    /// Queues the held messages of a change that is stored.
+    fn release(&self, held: Vec<(PathBuf, Option<Hold>)>) -> Result<(), Problem> {
+        let (Some(peers), false) = (&self.peers, held.is_empty()) else { return Ok(()) };
+        let paths: Vec<PathBuf> = held.into_iter().map(|(p, _)| p).collect();
+        peers.release(&paths).map_err(|e| {
+            internal("queueing a message", &format!("{e} (the change is stored; the next start queues it)"))
+        })
+    }
+
+    /// Stops here if a test asked for a crash at `point`.
+    fn crash_point(&self, point: CrashPoint) -> Result<(), Problem> {
+        if *self.crash.lock().unwrap_or_else(|e| e.into_inner()) == Some(point) {
+            return Err(internal("simulated crash", &format!("{point:?}")));
+        }
         Ok(())
+    }
+
+    /// For tests: makes every command stop at `point` as a crash would (nothing after it
+    /// runs, and it answers an internal error), until set to `None`.
+    pub fn crash_at(&self, point: Option<CrashPoint>) {
+        *self.crash.lock().unwrap_or_else(|e| e.into_inner()) = point;
     }
 
     fn case_salt(&self, id: &str) -> [u8; 32] {
@@ -385,8 +560,17 @@ impl Cases {
         Ok(())
     }
 
-    /// Logs what a crash left stored but unlogged.
-    pub async fn recover(&self) -> Result<usize, Problem> {
+    /// Logs what a crash left stored but unlogged, then settles the messages it left
+    /// held: queued if their change was stored, dropped if not. Run at start, before any
+    /// command (a command in flight holds messages whose change is not stored yet).
+    pub async fn recover(&self) -> Result<Recovered, Problem> {
+        let logged = self.recover_log().await?;
+        let held = self.peers.as_ref().map(|p| p.held()).unwrap_or_default();
+        let (released, discarded) = self.settle(held).await?;
+        Ok(Recovered { logged, released, discarded })
+    }
+
+    async fn recover_log(&self) -> Result<usize, Problem> {
         let mut n = 0;
         loop {
             let pending = self.store.events_not_logged(1000).await.map_err(store_problem)?;
@@ -442,7 +626,9 @@ impl Cases {
         let cmd = Command::Create { id, side, case_file: text, emergency };
         let (case, created) = Case::create(&cmd, caller.role, now).map_err(command_problem)?;
         let events = Self::prepare(None, &case, std::slice::from_ref(&created))?;
-        let record = self
+        let held = self.hold_outgoing(case_id.as_str(), &case, std::slice::from_ref(&created), &events, 1)?;
+        self.crash_point(CrashPoint::BeforeStore)?;
+        let stored = self
             .store
             .create_case(
                 NewCase {
@@ -455,11 +641,23 @@ impl Cases {
                 },
                 events,
             )
-            .await
-            .map_err(store_problem)?;
-        self.log_events(&case_id, self.store.events(&case_id).await.map_err(store_problem)?).await?;
-        self.publish_due(&case_id, &case, now.date()).await?;
-        self.outgoing(case_id.as_str(), &case, std::slice::from_ref(&created))?;
+            .await;
+        let record = match stored {
+            Ok(r) => r,
+            Err(e) => {
+                self.settle_unstored(held).await;
+                return Err(store_problem(e));
+            }
+        };
+        self.crash_point(CrashPoint::AfterStore)?;
+        let logged = async {
+            self.log_events(&case_id, self.store.events(&case_id).await.map_err(store_problem)?).await?;
+            self.publish_due(&case_id, &case, now.date()).await
+        }
+        .await;
+        // Stored: its messages go, whatever became of the logging (the next start logs).
+        self.release(held)?;
+        logged?;
         Ok(self.view(record.version, &case, View::Full, now.date()))
     }
 
@@ -504,6 +702,8 @@ impl Cases {
             return Ok((self.view(record.version, &before, View::Full, now.date()), Vec::new()));
         }
         let new_events = Self::prepare(Some(&before), &after, &events)?;
+        let held = self.hold_outgoing(case_id.as_str(), &after, &events, &new_events, record.last_seq + 1)?;
+        self.crash_point(CrashPoint::BeforeStore)?;
         let stored = self
             .store
             .update_case(
@@ -516,13 +716,25 @@ impl Cases {
                     at: UnixTime(now.0),
                 },
             )
-            .await
-            .map_err(store_problem)?;
-        let all = self.store.events(&case_id).await.map_err(store_problem)?;
-        let new: Vec<_> = all.into_iter().filter(|r| r.seq > record.last_seq).collect();
-        self.log_events(&case_id, new).await?;
-        self.publish_due(&case_id, &after, now.date()).await?;
-        self.outgoing(case_id.as_str(), &after, &events)?;
+            .await;
+        let stored = match stored {
+            Ok(r) => r,
+            Err(e) => {
+                self.settle_unstored(held).await;
+                return Err(store_problem(e));
+            }
+        };
+        self.crash_point(CrashPoint::AfterStore)?;
+        let logged = async {
+            let all = self.store.events(&case_id).await.map_err(store_problem)?;
+            let new: Vec<_> = all.into_iter().filter(|r| r.seq > record.last_seq).collect();
+            self.log_events(&case_id, new).await?;
+            self.publish_due(&case_id, &after, now.date()).await
+        }
+        .await;
+        // Stored: its messages go, whatever became of the logging (the next start logs).
+        self.release(held)?;
+        logged?;
         let events = events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
         Ok((self.view(stored.version, &after, View::Full, now.date()), events))
     }

@@ -104,6 +104,11 @@ pub struct FederationSection {
     /// How many of them must have signed.
     #[serde(default = "one")]
     pub threshold: usize,
+    /// The certificates trusted for the other nodes' HTTPS endpoints (PEM, relative to the
+    /// configuration's directory): their self-signed certificates, or the authorities that
+    /// issue theirs. When set, only these are trusted; when absent, the platform's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_roots: Option<String>,
 }
 
 fn one() -> usize {
@@ -225,6 +230,11 @@ impl Config {
                     format!("must be between 1 and the {} keys listed", f.keys.len()),
                 ));
             }
+            if let Some(roots) = &f.tls_roots
+                && !base.join(roots).is_file()
+            {
+                return Err(err("federation.tls_roots", format!("{roots:?}: no such file")));
+            }
         }
         if self.limits.max_json_bytes == 0 {
             return Err(err("limits.max_json_bytes", "must be at least 1".into()));
@@ -271,6 +281,9 @@ impl Config {
                 "\n[federation]\ndirectory = {:?}\nkeys = {:?}\nthreshold = {}\n",
                 f.directory, f.keys, f.threshold
             ));
+            if let Some(roots) = &f.tls_roots {
+                out.push_str(&format!("tls_roots = {roots:?}\n"));
+            }
         }
         out
     }

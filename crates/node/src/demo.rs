@@ -215,9 +215,13 @@ async fn start_node(
 ) -> Result<Node, String> {
     let dir = root.join(name);
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let config = Config::example(name, role, state, &format!("127.0.0.1:{port}"))
-        .validate(dir.clone())
-        .map_err(|e| e.to_string())?;
+    // Its certificate and key were made with the others', all of them trusted (`run`).
+    let roots = root.join("tls-roots.pem");
+    let tls_roots = std::fs::read(&roots).map_err(|e| format!("{}: {e}", roots.display()))?;
+    let mut config = Config::example(name, role, state, &format!("127.0.0.1:{port}"));
+    config.http.tls_cert = Some("tls.crt".into());
+    config.http.tls_key = Some("tls.key".into());
+    let config = config.validate(dir.clone()).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir.join("data")).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("node.toml"), config.config.to_toml()).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("profiles.json"), crate::DEFAULT_PROFILES).map_err(|e| e.to_string())?;
@@ -229,7 +233,13 @@ async fn start_node(
             .map_err(|e| e.to_string())?,
     );
     let log_key = log.verifier_key.clone();
-    let peers = Arc::new(Peers::new(name, identity, directory.clone(), &dir.join("data")).map_err(|e| e.to_string())?);
+    let peers = Arc::new(
+        Peers::new(name, identity, directory.clone(), &dir.join("data"))
+            .and_then(|p| p.trusting(&tls_roots, &roots.display().to_string()))
+            .map_err(|e| e.to_string())?,
+    );
+    let tls = crate::tls::server_config(&dir.join("tls.crt"), &dir.join("tls.key"))?;
+    let listener = crate::tls::TlsListener::new(listener, tls).map_err(|e| e.to_string())?;
     let secret = crate::node_secret(&dir.join("data/node.secret")).map_err(|e| e.to_string())?;
     crate::log_directory(&log, &peers, &dir.join("data"))?;
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), name, secret).with_peers(peers.clone()));
@@ -241,7 +251,7 @@ async fn start_node(
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Node { name, cases, peers, witnessing, dir, url: format!("http://127.0.0.1:{port}"), log_key })
+    Ok(Node { name, cases, peers, witnessing, dir, url: format!("https://127.0.0.1:{port}"), log_key })
 }
 
 /// Runs the whole story.
@@ -264,6 +274,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     let mut identities = Vec::new();
     let mut logs = Vec::new();
     let mut cosigners = Vec::new();
+    let mut tls_roots = Vec::new();
     for (name, _, _) in &plan {
         listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
         let data = root.join(name).join("data");
@@ -274,7 +285,15 @@ pub async fn run(opts: Options) -> Result<Report, String> {
         logs.push((origin, tlog::note::VerifierKey::parse(&log.verifier_key).map_err(|e| e.to_string())?));
         drop(log);
         cosigners.push(crate::witnessing::witness_key(&data, name)?.verifier());
+        // HTTPS between the nodes: a self-signed certificate each, all of them trusted by
+        // each node (as `[federation] tls_roots` would name them).
+        let (cert, key) = crate::tls::self_signed(&["127.0.0.1".into(), "localhost".into()], 30)?;
+        let dir = root.join(name);
+        std::fs::write(dir.join("tls.crt"), &cert).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("tls.key"), &key).map_err(|e| e.to_string())?;
+        tls_roots.extend_from_slice(cert.as_bytes());
     }
+    std::fs::write(root.join("tls-roots.pem"), &tls_roots).map_err(|e| e.to_string())?;
     let today = clock::today();
     let mut parties = Vec::new();
     for (i, (name, role, state)) in plan.iter().enumerate() {
@@ -283,7 +302,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             name: (*name).into(),
             state: treaty::StateCode::parse(state).ok_or("state")?,
             role: *role,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("https://127.0.0.1:{port}"),
             keys: vec![federation::PartyKey {
                 key: tlog::note::VerifierKey::parse(&identities[i].verifier().to_string())
                     .map_err(|e| e.to_string())?,
@@ -311,7 +330,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     let accepted = federation::verify(&note, &[fed_key.verifier()], 1, None).map_err(|e| e.to_string())?;
 
     s.say(
-        "custodia demo: five nodes on loopback, SQLite and local files each; every message a signed envelope over HTTP",
+        "custodia demo: five nodes on loopback, SQLite and local files each; every message a signed envelope over HTTPS (self-signed certificates made for the demo)",
     );
     let mut nodes = Vec::new();
     for ((i, (name, role, state)), listener) in plan.iter().enumerate().zip(listeners) {
@@ -699,7 +718,8 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     )
     .map_err(|e| e.to_string())?;
     let env = seal::envelope::Envelope::seal(&forged_key, msg).map_err(|e| e.to_string())?;
-    let client = reqwest::Client::new();
+    // Trusting the nodes' certificates, as any of them does.
+    let client = a.peers.client().clone();
     let r = client
         .post(format!("{}/api/v1/inbox", p.url))
         .body(env.bytes().to_vec())
@@ -893,6 +913,11 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             }
             s.say(format!("  {:<22} {}/login   as {}", n.name, n.url, logins.join(", ")));
         }
+        s.say(format!(
+            "The nodes serve HTTPS with self-signed certificates made for the demo: a browser warns once per \
+             node, or trusts them all from {}",
+            root.join("tls-roots.pem").display()
+        ));
         s.say("\nWaiting for people (the main page of each role: /judge, /authority, /provider, /oversight):");
         s.say(format!("  [AA-central-authority] judge: authorize {UI_AUTHORIZE}"));
         s.say(format!("  [BB-central-authority] central authority: decide {UI_DECIDE}"));

@@ -14,7 +14,9 @@
 //!
 //! The messages taken in are then acted on by one task, in the order received, exactly
 //! once: before acting it writes down the case and its last event, so that after a crash
-//! it can tell whether the message had acted (see [`Begun`]).
+//! it can tell whether the message had acted (see [`Begun`]). A message not acted on (the
+//! case refused it) is answered with a signed `custodia/refusal/v1` through the outbox; a
+//! refusal received is recorded in the outbox (`outbox/SENDER/refused/ID.refusal`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,8 +34,8 @@ use crate::api::AppState;
 use crate::auth::Caller;
 use crate::cases::Cases;
 use crate::peers::{
-    Batch, Begun, COMMAND, CommandBody, Outcome, PROOF_HEADER, Peers, REQUEST, Refusal, RequestBody, Results,
-    SALT_HEADER, ToApply,
+    Batch, Begun, COMMAND, CommandBody, Outcome, PROOF_HEADER, Peers, REFUSAL, REQUEST, Refusal, RefusalBody,
+    RequestBody, Results, SALT_HEADER, ToApply,
 };
 use crate::problem::Problem;
 
@@ -62,6 +64,8 @@ enum Act {
     Open(RequestBody),
     /// Run a command as `peer`.
     Command(CommandBody),
+    /// Record that a message this node delivered was not acted on.
+    Refusal(RefusalBody),
 }
 
 impl Act {
@@ -73,6 +77,18 @@ impl Act {
         match env.message.message_type.as_str() {
             REQUEST => Ok(Act::Open(serde_json::from_slice(&env.message.body).map_err(bad_body)?)),
             COMMAND => Ok(Act::Command(serde_json::from_slice(&env.message.body).map_err(bad_body)?)),
+            REFUSAL => {
+                let body: RefusalBody = serde_json::from_slice(&env.message.body).map_err(bad_body)?;
+                if crate::peers::unhex_id(&body.message).is_none() {
+                    return Err(Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad-message",
+                        "The message body is not what its type says",
+                    )
+                    .detail(format!("message: {:?} is not a message ID (32 hex digits)", body.message)));
+                }
+                Ok(Act::Refusal(body))
+            }
             other => Err(Problem::new(StatusCode::BAD_REQUEST, "unknown-message", "Unknown message type")
                 .detail(other.to_string())),
         }
@@ -82,6 +98,7 @@ impl Act {
         match self {
             Act::Open(b) => format!("{sender}:{}", b.case),
             Act::Command(b) => b.case.clone(),
+            Act::Refusal(_) => String::new(),
         }
     }
 
@@ -101,6 +118,7 @@ impl Act {
         match self {
             Act::Open(_) => Ok(cases.last_seq(&begun.case).await?.is_some()),
             Act::Command(_) => cases.peer_acted_since(&begun.case, begun.last_seq).await,
+            Act::Refusal(_) => Ok(false),
         }
     }
 
@@ -111,6 +129,8 @@ impl Act {
                 cases.create(caller, Some(id), b.side, &b.case_file, b.emergency, now).await.map(|_| ())
             }
             Act::Command(b) => cases.command(caller, &b.case, &b.command, None, now).await.map(|_| ()),
+            // Recorded by the applier, not by the cases service.
+            Act::Refusal(_) => Ok(()),
         }
     }
 }
@@ -310,18 +330,36 @@ async fn apply(cases: &Cases, peers: &Peers, m: &ToApply) -> Result<(), String> 
     let now = crate::clock::now();
     let now_s = u64::try_from(now.0).unwrap_or(0);
     let detail = |p: Problem| format!("{}: {}", p.title, p.detail.unwrap_or_default());
-    let abort = |why: String| peers.abort(&m.sender, &m.id, &Refusal::NotActed(why), now_s).map_err(|e| e.to_string());
-    let act = match Envelope::parse(&m.envelope, seal::envelope::DEFAULT_MAX_BODY)
-        .map_err(|e| e.to_string())
-        .and_then(|env| Act::read(&env).map_err(detail))
-    {
-        Ok(act) => act,
-        Err(why) => return abort(why),
+    let env = Envelope::parse(&m.envelope, seal::envelope::DEFAULT_MAX_BODY);
+    let message_type = env.as_ref().map(|e| e.message.message_type.clone()).unwrap_or_default();
+    // Not acted on: the sender is told why (a refusal, queued before the abort is written:
+    // after a crash between the two it is queued again, with the same ID), and it is recorded.
+    let abort = |why: String| {
+        let reason = Refusal::NotActed(why);
+        match peers.queue_refusal(&m.sender, &m.id, &message_type, &reason) {
+            Ok(()) => {}
+            // A sender the directory in force no longer lists cannot be told.
+            Err(e @ crate::peers::PeersError::UnknownParty(_)) => {
+                tracing::warn!(sender = %m.sender, error = %e, "the sender of a message not acted on cannot be told");
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        peers.abort(&m.sender, &m.id, &reason, now_s).map_err(|e| e.to_string())
     };
+    let (env, act) =
+        match env.map_err(|e| e.to_string()).and_then(|env| Act::read(&env).map_err(detail).map(|a| (env, a))) {
+            Ok(x) => x,
+            Err(why) => return abort(why),
+        };
     match act.allowed(cases, &m.sender).await {
         Ok(()) => {}
         Err(p) if p.status >= 500 => return Err(detail(p)),
         Err(p) => return abort(detail(p)),
+    }
+    if let Act::Refusal(body) = &act {
+        // Written down where a person looks for what became of the messages sent.
+        peers.record_refused_after_delivery(&env, body, now_s).map_err(|e| e.to_string())?;
+        return peers.applied(&m.sender, &m.id).map_err(|e| e.to_string());
     }
     // Begun before a crash: it may have acted already.
     if let Some(b) = peers.begun(&m.sender, &m.id)

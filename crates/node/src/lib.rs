@@ -137,7 +137,13 @@ pub fn open_peers(config: &Resolved) -> Result<Option<std::sync::Arc<peers::Peer
     let data = config.base.join("data");
     let identity =
         peers::identity(&data, &config.config.node.name, clock::now().0 as u64).map_err(|e| fail(e.to_string()))?;
-    let p = peers::Peers::new(&config.config.node.name, identity, accepted, &data).map_err(|e| fail(e.to_string()))?;
+    let mut p =
+        peers::Peers::new(&config.config.node.name, identity, accepted, &data).map_err(|e| fail(e.to_string()))?;
+    if let Some(roots) = &f.tls_roots {
+        let path = config.base.join(roots);
+        let pem = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        p = p.trusting(&pem, &path.display().to_string()).map_err(|e| fail(e.to_string()))?;
+    }
     Ok(Some(std::sync::Arc::new(p)))
 }
 
@@ -199,8 +205,14 @@ pub async fn open_services(
         url: "(recovery)".into(),
         detail: p.detail.unwrap_or_else(|| p.title.to_string()),
     })?;
-    if recovered > 0 {
-        eprintln!("logged {recovered} event(s) that were stored but not yet logged when the node stopped");
+    if recovered.logged > 0 {
+        eprintln!("logged {} event(s) that were stored but not yet logged when the node stopped", recovered.logged);
+    }
+    if recovered.released + recovered.discarded > 0 {
+        eprintln!(
+            "queued {} message(s) of changes stored when the node stopped; dropped {} of changes not stored",
+            recovered.released, recovered.discarded
+        );
     }
     Ok((log, cases))
 }

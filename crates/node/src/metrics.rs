@@ -109,6 +109,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             "# HELP custodia_outbox_pending Messages waiting for delivery.\n# TYPE custodia_outbox_pending gauge\ncustodia_outbox_pending {}",
             peers.pending()
         );
+        let _ = writeln!(
+            out,
+            "# HELP custodia_outbox_not_acted Messages delivered that their receiver then did not act on (outbox/DEST/refused/*.refusal).\n# TYPE custodia_outbox_not_acted gauge\ncustodia_outbox_not_acted {}",
+            peers.refused_after_delivery().len()
+        );
     }
     if let Some(cases) = &state.cases {
         let _ =

@@ -9,6 +9,12 @@
 //! acknowledges again. A message from an unknown, revoked or expired key, to another
 //! recipient, outside the allowed clock skew, tampered with, without a proof that
 //! verifies, or from a log that forked is refused with a reason, recorded.
+//!
+//! A message that a case change sends is written (held) before the change is stored and
+//! released once it is ([`Peers::hold`]); the receiver's journal of messages is compacted
+//! to one short line per message acted on; a message acknowledged but not acted on is
+//! answered with a [`REFUSAL`]. Delivery and witnessing go over HTTPS to `https://`
+//! endpoints, trusting the certificates given ([`Peers::trusting`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -34,6 +40,22 @@ use crate::transparency::{Transparency, TransparencyError};
 pub const REQUEST: &str = "custodia/request/v1";
 /// The message that runs a command, as `peer`, on a case at the receiver.
 pub const COMMAND: &str = "custodia/command/v1";
+/// The message that tells the sender of a message, received and acknowledged, that the
+/// receiver did not act on it, and why.
+pub const REFUSAL: &str = "custodia/refusal/v1";
+
+/// The body of a [`REFUSAL`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalBody {
+    /// The ID of the message not acted on (hex).
+    pub message: String,
+    /// Its type.
+    pub message_type: String,
+    /// Why, as a code (`not-acted`).
+    pub code: String,
+    /// Why, in words: what failed (the case's refusal of the command, the body).
+    pub reason: String,
+}
 
 /// The body of a [`REQUEST`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +79,22 @@ pub struct CommandBody {
     pub command: case::Command,
 }
 
+/// The extension of a message held until the case change that produces it is stored.
+const HELD: &str = "held";
+
+/// What ties a held message to the case change that produces it: the case, the event's
+/// number, and the SHA-256 (hex) of the event's salt, which is drawn anew for each
+/// attempt, so that an event stored by another attempt is not mistaken for this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The case.
+    pub case: String,
+    /// The event's number in the case.
+    pub seq: u64,
+    /// SHA-256 of the event's salt (hex).
+    pub salt_sha256: String,
+}
+
 /// An outgoing message waiting in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Queued {
@@ -65,6 +103,9 @@ struct Queued {
     body: String,
     /// The salt of the message's commitment (hex).
     salt: String,
+    /// The case whose change sends it, if a case change does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    case: Option<String>,
 }
 
 /// How the receiver remembers messages: a journal (`data/inbox-journal`, one JSON line
@@ -102,7 +143,26 @@ enum JournalLine {
         id: String,
         reason: String,
     },
+    /// What compaction keeps of a message acted on (or not, for good): enough to know it
+    /// was received and answer its acknowledgement again (the receipt's index), and, while
+    /// the receipt is not logged, the commitment entry it binds. Nothing of the envelope.
+    Seen {
+        sender: String,
+        id: String,
+        log_size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry: Option<String>,
+    },
 }
+
+/// Bytes of the inbox journal that compaction would reclaim (the lines of messages acted on,
+/// beyond their `seen` line) before it compacts, at least; and at least as many as the
+/// `seen` lines hold, so that compacting costs O(1) a byte reclaimed. The journal stays
+/// under its `seen` lines (about 100 bytes a message), the messages not yet acted on, and
+/// this much more or as much again as the `seen` lines.
+pub const DEFAULT_COMPACT_EVERY: u64 = 4 << 20;
 
 /// What the receiver wrote down before acting on a message: the case the message acts
 /// on and that case's last event then. After a crash, a message begun but not applied
@@ -152,18 +212,111 @@ struct Journal {
     queue: std::collections::VecDeque<ToApply>,
     begun: HashMap<Key, Begun>,
     file: PathBuf,
+    /// Bytes that compacting would reclaim (estimated).
+    reclaimable: u64,
+    /// The size of the `seen` lines when last compacted.
+    compacted: u64,
+    compact_every: u64,
 }
 
 impl Journal {
     fn open(file: PathBuf) -> Journal {
-        let mut j = Journal { received: HashMap::new(), queue: Default::default(), begun: HashMap::new(), file };
+        let mut j = Journal {
+            received: HashMap::new(),
+            queue: Default::default(),
+            begun: HashMap::new(),
+            file,
+            reclaimable: 0,
+            compacted: 0,
+            compact_every: DEFAULT_COMPACT_EVERY,
+        };
         // A line cut by a crash does not parse and is skipped: its fsync never returned.
-        for line in std::fs::read_to_string(&j.file).unwrap_or_default().lines() {
+        let text = std::fs::read_to_string(&j.file).unwrap_or_default();
+        for line in text.lines() {
             if let Ok(line) = serde_json::from_str::<JournalLine>(line) {
                 j.apply(line);
             }
         }
+        j.compact_if_due();
         j
+    }
+
+    /// Compacts when enough was appended since the last time.
+    fn compact_if_due(&mut self) {
+        if self.reclaimable >= self.compact_every.max(self.compacted)
+            && let Err(e) = self.compact()
+        {
+            // The journal as it is stays valid: appends go on, and compaction is tried again
+            // once as much more could be reclaimed.
+            tracing::error!(file = %self.file.display(), error = %e, "cannot compact the inbox journal");
+            self.reclaimable = 0;
+        }
+    }
+
+    /// Rewrites the journal as the fewest lines that give the same state: each message not
+    /// yet acted on in full (envelope, receipt, begin), each other one as one `seen` line
+    /// without its envelope. Written beside it, fsync'd, renamed over it (a crash leaves
+    /// the old one whole).
+    fn compact(&mut self) -> std::io::Result<()> {
+        let mut order: Vec<(&Key, &Received)> = self.received.iter().collect();
+        order.sort_by_key(|(_, r)| r.order);
+        let waiting: HashMap<Key, &ToApply> = self.queue.iter().map(|m| ((m.sender.clone(), m.id), m)).collect();
+        let mut text = Vec::new();
+        let mut seen_bytes = 0u64;
+        let mut put = |line: JournalLine| -> std::io::Result<()> {
+            let before = text.len();
+            let seen = matches!(line, JournalLine::Seen { .. });
+            text.extend(serde_json::to_vec(&line).map_err(std::io::Error::other)?);
+            text.push(b'\n');
+            if seen {
+                seen_bytes += (text.len() - before) as u64;
+            }
+            Ok(())
+        };
+        for ((sender, id), r) in order {
+            let (sender, hex_id) = (sender.clone(), case::engine::hex(id));
+            match waiting.get(&(sender.clone(), *id)) {
+                Some(m) => {
+                    put(JournalLine::Received {
+                        sender: sender.clone(),
+                        id: hex_id.clone(),
+                        envelope: b64(&m.envelope),
+                        entry: b64(&r.entry),
+                        log_size: r.log_size,
+                    })?;
+                    if let Some(index) = r.receipt {
+                        put(JournalLine::Receipt { sender: sender.clone(), id: hex_id.clone(), index })?;
+                    }
+                    if let Some(begun) = self.begun.get(&(sender.clone(), *id)) {
+                        put(JournalLine::Begin { sender, id: hex_id, begun: begun.clone() })?;
+                    }
+                }
+                None => put(JournalLine::Seen {
+                    sender,
+                    id: hex_id,
+                    log_size: r.log_size,
+                    receipt: r.receipt,
+                    entry: r.receipt.is_none().then(|| b64(&r.entry)),
+                })?,
+            }
+        }
+        let tmp = self.file.with_extension("compacting");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.file)?;
+        if let Some(dir) = self.file.parent() {
+            sync_dir(dir)?;
+        }
+        // What a `seen` line no longer holds is not kept in memory either.
+        for (k, r) in &mut self.received {
+            if r.receipt.is_some() && !waiting.contains_key(k) {
+                r.entry = Vec::new();
+            }
+        }
+        self.reclaimable = 0;
+        self.compacted = seen_bytes;
+        Ok(())
     }
 
     fn apply(&mut self, line: JournalLine) {
@@ -186,8 +339,19 @@ impl Journal {
                     self.begun.insert((sender, id), begun);
                 }
             }
+            JournalLine::Seen { sender, id, log_size, receipt, entry } => {
+                if let Some(id) = unhex::<16>(&id) {
+                    let entry = entry.and_then(|e| unb64(&e)).unwrap_or_default();
+                    let order = self.received.len() as u64;
+                    self.received.insert((sender, id), Received { entry, log_size, receipt, order });
+                }
+            }
             JournalLine::Applied { sender, id } | JournalLine::Abort { sender, id, .. } => {
                 if let Some(id) = unhex::<16>(&id) {
+                    // Its envelope (base64 in the `received` line) and its other lines.
+                    if let Some(m) = self.queue.iter().find(|m| m.sender == sender && m.id == id) {
+                        self.reclaimable += m.envelope.len() as u64 * 4 / 3 + 512;
+                    }
                     self.queue.retain(|m| !(m.sender == sender && m.id == id));
                     self.begun.remove(&(sender, id));
                 }
@@ -208,8 +372,14 @@ impl Journal {
         for line in lines {
             self.apply(line);
         }
+        self.compact_if_due();
         Ok(())
     }
+}
+
+/// A message ID: 32 hex digits.
+pub fn unhex_id(s: &str) -> Option<[u8; 16]> {
+    unhex::<16>(s)
 }
 
 /// Parses `2N` hex digits.
@@ -302,6 +472,9 @@ pub struct AckRecord {
     pub envelope: String,
     /// When it was verified here (Unix milliseconds, this node's own clock).
     pub verified_ms: u64,
+    /// The case whose change sent the message, if a case change did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
 }
 
 /// Why the receiver refused a message. Each check has its own reason.
@@ -507,10 +680,7 @@ impl Peers {
         }
         let logged = load_logged(&outbox).map_err(|e| file_err(&outbox, e))?;
         let verifier = EnvelopeVerifier::new(keyring(&directory), me);
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| PeersError::Seal(e.to_string()))?;
+        let client = client_builder().build().map_err(|e| PeersError::Seal(e.to_string()))?;
         Ok(Peers {
             me: me.into(),
             identity,
@@ -534,10 +704,34 @@ impl Peers {
         })
     }
 
+    /// The same node, trusting for the other nodes' HTTPS endpoints exactly the
+    /// certificates in `roots_pem` (their self-signed certificates, or the authorities that
+    /// issue theirs) instead of the platform's roots. `source` names the file in errors.
+    pub fn trusting(mut self, roots_pem: &[u8], source: &str) -> Result<Peers, PeersError> {
+        let certs = reqwest::Certificate::from_pem_bundle(roots_pem).map_err(|e| file_err(Path::new(source), e))?;
+        if certs.is_empty() {
+            return Err(file_err(Path::new(source), "no CERTIFICATE block in this PEM file"));
+        }
+        self.client = client_builder().tls_certs_only(certs).build().map_err(|e| file_err(Path::new(source), e))?;
+        Ok(self)
+    }
+
+    /// The HTTP client for the other nodes (HTTPS with the trusted certificates): the
+    /// outbox's, and the witnessing's.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Gives the outbox this node's log, where each message's commitment is appended
     /// before it is delivered (the cases service does this when it takes the peers).
     pub fn attach_log(&self, log: Arc<Transparency>) {
         let _ = self.log.set(log);
+    }
+
+    /// Sets how many bytes are appended to the inbox journal between two compactions, at
+    /// least ([`DEFAULT_COMPACT_EVERY`] unless set; at least 1).
+    pub fn set_journal_compaction(&self, bytes: u64) {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).compact_every = bytes.max(1);
     }
 
     /// Sets the most messages sent in one request (at least 1; [`DEFAULT_BATCH`] unless set).
@@ -854,13 +1048,28 @@ impl Peers {
 
     /// [`Peers::enqueue`], returning the message's ID (hex).
     pub fn queue(&self, to: &str, message_type: &str, body: &impl Serialize) -> Result<String, PeersError> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| PeersError::Seal(e.to_string()))?;
+        let (_, q) = self.write_queued(to, message_type, id, body, None)?;
+        self.wake.notify_one();
+        Ok(q.id)
+    }
+
+    /// Writes a message into `to`'s outbox (fsync, then renamed into place): `.msg`, ready
+    /// to go, or `.held` with what ties it to the case change that produces it.
+    fn write_queued(
+        &self,
+        to: &str,
+        message_type: &str,
+        id: [u8; 16],
+        body: &impl Serialize,
+        hold: Option<&Hold>,
+    ) -> Result<(PathBuf, Queued), PeersError> {
         if self.directory().party(to).is_none() {
             return Err(PeersError::UnknownParty(to.into()));
         }
         let dir = self.outbox.join(to);
         std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| PeersError::Seal(e.to_string()))?;
         let mut salt = [0u8; 32];
         getrandom::fill(&mut salt).map_err(|e| PeersError::Seal(e.to_string()))?;
         let q = Queued {
@@ -869,24 +1078,207 @@ impl Peers {
             body: base64::engine::general_purpose::STANDARD
                 .encode(serde_json::to_vec(body).map_err(|e| PeersError::Seal(e.to_string()))?),
             salt: case::engine::hex(&salt),
+            case: hold.map(|h| h.case.clone()),
         };
-        // Sequence: nanoseconds since the epoch, made unique within this directory.
+        let mut text = serde_json::to_value(&q).map_err(|e| PeersError::Seal(e.to_string()))?;
+        if let (Some(hold), Some(o)) = (hold, text.as_object_mut()) {
+            o.insert("hold".into(), serde_json::to_value(hold).map_err(|e| PeersError::Seal(e.to_string()))?);
+        }
+        let ext = if hold.is_some() { HELD } else { "msg" };
+        // Sequence: nanoseconds since the epoch, made unique within this directory (a held
+        // message keeps its place when it is released).
         let mut seq = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let path = loop {
-            let p = dir.join(format!("{seq:032}.msg"));
-            if !p.exists() {
+            let p = dir.join(format!("{seq:032}.{ext}"));
+            if !p.exists() && !p.with_extension(if hold.is_some() { "msg" } else { HELD }).exists() {
                 break p;
             }
             seq += 1;
         };
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
-        f.write_all(&serde_json::to_vec(&q).unwrap_or_default())
+        f.write_all(&serde_json::to_vec(&text).unwrap_or_default())
             .and_then(|()| f.sync_all())
             .map_err(|e| file_err(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
+        if hold.is_some() {
+            // It must outlive a crash that comes after its change is stored.
+            sync_dir(&dir).map_err(|e| file_err(&dir, e))?;
+        }
+        Ok((path, q))
+    }
+
+    /// Tells `to` that its message `id` (of type `message_type`), received and
+    /// acknowledged here, is not acted on, and why: a [`REFUSAL`] queued like any message.
+    /// Its ID is derived from the refused message's, so a refusal queued again after a
+    /// crash is taken once. No refusal answers a refusal.
+    pub fn queue_refusal(
+        &self,
+        to: &str,
+        id: &[u8; 16],
+        message_type: &str,
+        reason: &Refusal,
+    ) -> Result<(), PeersError> {
+        if message_type == REFUSAL {
+            return Ok(());
+        }
+        let mut h = Sha256::new();
+        h.update(b"custodia/refusal-id/v1\n");
+        h.update((to.len() as u32).to_be_bytes());
+        h.update(to.as_bytes());
+        h.update(id);
+        let mut rid = [0u8; 16];
+        rid.copy_from_slice(&h.finalize()[..16]);
+        let body = RefusalBody {
+            message: case::engine::hex(id),
+            message_type: message_type.into(),
+            code: reason.code().into(),
+            reason: reason.to_string(),
+        };
+        self.write_queued(to, REFUSAL, rid, &body, None)?;
         self.wake.notify_one();
-        Ok(q.id)
+        Ok(())
+    }
+
+    /// Records a [`REFUSAL`] from `from`, verified: the message it names was not acted on
+    /// there. Written (fsync) to `outbox/FROM/refused/ID.refusal` as one JSON object: when,
+    /// who, the message, its type, the case that sent it and where its commitment is in this
+    /// node's log (from the acknowledgement, when there is one), the code, the reason, and
+    /// the signed refusal. Recording it again changes nothing.
+    pub fn record_refused_after_delivery(
+        &self,
+        refusal: &Envelope,
+        body: &RefusalBody,
+        now: u64,
+    ) -> Result<(), PeersError> {
+        let from = &refusal.sender;
+        let id = unhex::<16>(&body.message)
+            .ok_or_else(|| PeersError::Seal(format!("{:?} is not a message ID", body.message)))?;
+        let ack = self.acknowledgements(from).into_iter().rev().find(|a| a.message == body.message);
+        let dir = self.outbox.join(from).join("refused");
+        std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
+        let file = dir.join(format!("{}.refusal", case::engine::hex(&id)));
+        if file.exists() {
+            return Ok(());
+        }
+        let record = serde_json::json!({
+            "at": now,
+            "from": from,
+            "message": body.message,
+            "message_type": body.message_type,
+            "case": ack.as_ref().and_then(|a| a.case.clone()),
+            "message_index": ack.as_ref().map(|a| a.message_index),
+            "code": body.code,
+            "reason": body.reason,
+            "refusal": b64(refusal.bytes()),
+        });
+        tracing::warn!(from = %from, message = %body.message, reason = %body.reason, "a message delivered was not acted on");
+        let tmp = file.with_extension("tmp");
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(format!("{record}\n").as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(|e| file_err(&tmp, e))?;
+        std::fs::rename(&tmp, &file).map_err(|e| file_err(&file, e))?;
+        sync_dir(&dir).map_err(|e| file_err(&dir, e))
+    }
+
+    /// The messages this node delivered that their receiver then did not act on (each
+    /// [`Peers::record_refused_after_delivery`]'s record), oldest first.
+    pub fn refused_after_delivery(&self) -> Vec<serde_json::Value> {
+        let mut out: Vec<serde_json::Value> = std::fs::read_dir(&self.outbox)
+            .map(|d| {
+                d.flatten()
+                    .flat_map(|dest| {
+                        std::fs::read_dir(dest.path().join("refused"))
+                            .map(|f| f.flatten().collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    })
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "refusal"))
+                    .filter_map(|e| std::fs::read(e.path()).ok())
+                    .filter_map(|raw| serde_json::from_slice(&raw).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|r| r["at"].as_u64().unwrap_or(0));
+        out
+    }
+
+    /// Writes a message that a case change produces, before that change is stored: held
+    /// (`outbox/DEST/*.held`, fsync'd) with the case, the event's number and the SHA-256
+    /// of the event's salt, so that after a crash it can be told whether the change was
+    /// stored ([`Peers::release`]) or not ([`Peers::discard`]). A held message is not sent,
+    /// nor is any queued after it to the same destination, until it is released.
+    pub fn hold(
+        &self,
+        to: &str,
+        message_type: &str,
+        id: [u8; 16],
+        body: &impl Serialize,
+        hold: &Hold,
+    ) -> Result<PathBuf, PeersError> {
+        self.write_queued(to, message_type, id, body, Some(hold)).map(|(p, _)| p)
+    }
+
+    /// Releases held messages (their change is stored): they are queued, in their place,
+    /// and the deliverer is woken.
+    pub fn release(&self, held: &[PathBuf]) -> Result<(), PeersError> {
+        for p in held {
+            let to = p.with_extension("msg");
+            match std::fs::rename(p, &to) {
+                Ok(()) => {}
+                // Released already (a recovery and a command settling the same message).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => {}
+                Err(e) => return Err(file_err(p, e)),
+            }
+            // A rename lost in a crash leaves it held: the next start releases it again.
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Drops held messages whose change was not stored.
+    pub fn discard(&self, held: &[PathBuf]) -> Result<(), PeersError> {
+        for p in held {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(file_err(p, e)),
+            }
+        }
+        // Messages queued after them may go now.
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The messages held, with what ties each to its case change, oldest first. A file
+    /// that does not read is returned with `None`: nothing can release it.
+    pub fn held(&self) -> Vec<(PathBuf, Option<Hold>)> {
+        #[derive(Deserialize)]
+        struct WithHold {
+            hold: Hold,
+        }
+        let mut out: Vec<(PathBuf, Option<Hold>)> = std::fs::read_dir(&self.outbox)
+            .map(|d| {
+                d.flatten()
+                    .flat_map(|dest| {
+                        std::fs::read_dir(dest.path()).map(|f| f.flatten().collect::<Vec<_>>()).unwrap_or_default()
+                    })
+                    .map(|e: std::fs::DirEntry| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == HELD))
+                    .map(|p| {
+                        let hold = std::fs::read(&p)
+                            .ok()
+                            .and_then(|raw| serde_json::from_slice::<WithHold>(&raw).ok())
+                            .map(|w| w.hold);
+                        (p, hold)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
+        out
     }
 
     /// Messages waiting, per destination.
@@ -1055,6 +1447,7 @@ impl Peers {
                             verified_ms: std::time::SystemTime::now()
                                 .duration_since(std::time::UNIX_EPOCH)
                                 .map_or(0, |d| d.as_millis() as u64),
+                            case: q.case.clone(),
                         }),
                         Err(e) => {
                             tracing::warn!(to, reason = %e, "an acknowledgement that does not verify: kept to try again");
@@ -1124,11 +1517,21 @@ impl Peers {
             let to = dest.file_name().to_string_lossy().to_string();
             let Some(endpoint) = self.directory().party(&to).map(|p| p.endpoint.clone()) else { continue };
             let mut files: Vec<PathBuf> = std::fs::read_dir(dest.path())
-                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "msg")).collect())
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "msg" || e == HELD))
+                        .collect()
+                })
                 .unwrap_or_default();
             files.sort();
             let mut queued = Vec::with_capacity(files.len());
             for file in files {
+                // A message held until its case change is stored keeps its place: nothing
+                // after it goes before it.
+                if file.extension().is_some_and(|e| e == HELD) {
+                    break;
+                }
                 let Some(q) = std::fs::read(&file).ok().and_then(|raw| serde_json::from_slice::<Queued>(&raw).ok())
                 else {
                     break;
@@ -1223,6 +1626,21 @@ fn load_logged(outbox: &Path) -> std::io::Result<HashMap<PathBuf, u64>> {
         }
     }
     Ok(out)
+}
+
+/// How this node talks to the others: a deadline for each request; HTTPS (rustls) for an
+/// `https://` endpoint.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(10))
+}
+
+/// Makes a rename or a new file in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Loads this node's identity (`data/identity.key`, created on first start).

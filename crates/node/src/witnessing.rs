@@ -67,10 +67,8 @@ impl Witnessing {
             .map(|(origin, key)| (origin, vec![key]))
             .collect();
         let state = DirWitnessState::open(data.join("witness-state")).map_err(|e| e.to_string())?;
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
+        // The peers' client: the same certificates are trusted for the witnesses.
+        let client = peers.client().clone();
         Ok(Witnessing {
             witness: Arc::new(Witness::new(key, logs, state)),
             peers,

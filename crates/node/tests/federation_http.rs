@@ -41,6 +41,8 @@ struct Planned {
     identity: seal::keys::SecretIdentity,
     log_key: tlog::note::VerifierKey,
     port: u16,
+    /// `http` or `https`, in the directory's endpoint.
+    scheme: &'static str,
 }
 
 fn plan(name: &'static str, role: PartyRole, state: &'static str) -> Planned {
@@ -52,7 +54,7 @@ fn plan(name: &'static str, role: PartyRole, state: &'static str) -> Planned {
     let log_key = tlog::note::VerifierKey::parse(&log.verifier_key).unwrap();
     drop(log);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    Planned { name, role, state, dir, identity, log_key, port }
+    Planned { name, role, state, dir, identity, log_key, port, scheme: "http" }
 }
 
 fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Accepted {
@@ -63,7 +65,7 @@ fn directory(nodes: &[&Planned], key: &tlog::note::SignerKey) -> federation::Acc
             name: n.name.into(),
             state: treaty::StateCode::parse(n.state).unwrap(),
             role: n.role,
-            endpoint: format!("http://127.0.0.1:{}", n.port),
+            endpoint: format!("{}://127.0.0.1:{}", n.scheme, n.port),
             keys: vec![federation::PartyKey {
                 key: tlog::note::VerifierKey::parse(&n.identity.verifier().to_string()).unwrap(),
                 from: today.add_days(-1),
@@ -87,6 +89,16 @@ async fn start(p: Planned, dir: &federation::Accepted) -> Running {
 /// Starts the node listening on `port` (which may differ from the directory's endpoint,
 /// when a proxy stands between).
 async fn start_at(p: Planned, dir: &federation::Accepted, port: u16) -> Running {
+    start_with(p, dir, port, None).await
+}
+
+/// Starts the node listening on `port`, serving HTTPS with `tls` if given.
+async fn start_with(
+    p: Planned,
+    dir: &federation::Accepted,
+    port: u16,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Running {
     let base = p.dir.path().to_path_buf();
     let config =
         Config::example(p.name, p.role, p.state, &format!("127.0.0.1:{}", p.port)).validate(base.clone()).unwrap();
@@ -99,7 +111,15 @@ async fn start_at(p: Planned, dir: &federation::Accepted, port: u16) -> Running 
     let cases = Arc::new(Cases::new(Arc::new(store), log.clone(), p.name, [1; 32]).with_peers(peers.clone()));
     let app = node::api::app_with(config, Some(log.clone()), Some(cases.clone()), None);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    match tls {
+        Some(tls) => {
+            let listener = node::tls::TlsListener::new(listener, tls).unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+        None => {
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+    }
     Running { cases, peers, log, dir: p.dir }
 }
 
@@ -773,4 +793,344 @@ async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_lo
         let v = tlog::client::verify_log(&store, &policy, None).unwrap();
         assert_eq!(v.checkpoint.size, n.log.size());
     }
+}
+
+/// A node's services on its directory, not served (a sender whose crash and restart a test
+/// plays): dropping it stops the node.
+struct Unserved {
+    cases: Arc<Cases>,
+    peers: Arc<Peers>,
+}
+
+async fn open_unserved(name: &str, base: &std::path::Path, dir: &federation::Accepted) -> Unserved {
+    open_trusting(name, base, dir, None).await
+}
+
+/// [`open_unserved`], trusting `roots` (PEM) for the other nodes' HTTPS.
+async fn open_trusting(
+    name: &str,
+    base: &std::path::Path,
+    dir: &federation::Accepted,
+    roots: Option<&str>,
+) -> Unserved {
+    let store = store::SqliteStore::open(base.join("cases.db"), store::SqliteOptions::default()).await.unwrap();
+    let log = Arc::new(
+        node::transparency::Transparency::open_or_create(&base.join("data/log"), &format!("{name}.custodia")).unwrap(),
+    );
+    let identity = node::peers::identity(&base.join("data"), name, now().0 as u64).unwrap();
+    let mut peers = Peers::new(name, identity, dir.clone(), &base.join("data")).unwrap();
+    if let Some(roots) = roots {
+        peers = peers.trusting(roots.as_bytes(), "roots.pem").unwrap();
+    }
+    let peers = Arc::new(peers);
+    let cases = Arc::new(Cases::new(Arc::new(store), log, name, [1; 32]).with_peers(peers.clone()));
+    Unserved { cases, peers }
+}
+
+#[tokio::test]
+async fn a_message_whose_change_was_stored_before_a_crash_is_sent_once_after_restart() {
+    use node::cases::CrashPoint;
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (name, a_dir) = (pa.name, pa.dir);
+    let base = a_dir.path().to_path_buf();
+    let b = start(pb, &dir).await;
+    let a = open_unserved(name, &base, &dir).await;
+    for id in ["x1", "x2"] {
+        a.cases
+            .create(
+                &who(Role::CaseWorker),
+                Some(id.into()),
+                Side::Requesting,
+                &file("stored-data-confidential"),
+                false,
+                now(),
+            )
+            .await
+            .unwrap();
+        for (cmd, role) in [
+            (Command::SubmitForAuthorization, Role::CaseWorker),
+            (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        ] {
+            a.cases.command(&who(role), id, &cmd, None, now()).await.unwrap();
+        }
+    }
+    let state_at_a = |a: &Unserved, id: &'static str| {
+        let cases = a.cases.clone();
+        async move {
+            cases.get(&who(Role::CaseWorker), id, node::clock::today()).await.unwrap().case["state"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+
+    // x1: the node stops right after `send` is stored: the case is sent, nothing is queued.
+    a.cases.crash_at(Some(CrashPoint::AfterStore));
+    let p = a.cases.command(&who(Role::CaseWorker), "x1", &Command::Send, None, now()).await.unwrap_err();
+    assert_eq!(p.status, 500);
+    // x2: the node stops before `send` is stored: nothing changed.
+    a.cases.crash_at(Some(CrashPoint::BeforeStore));
+    let p = a.cases.command(&who(Role::CaseWorker), "x2", &Command::Send, None, now()).await.unwrap_err();
+    assert_eq!(p.status, 500);
+    assert_eq!(state_at_a(&a, "x1").await, "sent");
+    assert_eq!(state_at_a(&a, "x2").await, "authorized");
+    assert_eq!(a.peers.pending(), 0);
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 0, "a held message is not sent");
+    drop(a);
+
+    // The restart: the stored change's message is queued, the other's dropped.
+    let a = open_unserved(name, &base, &dir).await;
+    let r = a.cases.recover().await.unwrap();
+    assert_eq!((r.released, r.discarded), (1, 1), "{r:?}");
+    assert_eq!(r.logged, 1, "the `sent` event, stored but not logged");
+    assert_eq!(a.peers.pending(), 1);
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 1);
+    b.peers.settled().await;
+    assert_eq!(state(&b, Role::CentralAuthority, "AA-central-authority:x1").await, "received");
+    assert!(b.cases.get(&who(Role::CentralAuthority), "AA-central-authority:x2", node::clock::today()).await.is_err());
+
+    // Once: another restart queues nothing more, and x2 can be sent now.
+    drop(a);
+    let a = open_unserved(name, &base, &dir).await;
+    assert_eq!(a.cases.recover().await.unwrap(), node::cases::Recovered::default());
+    assert_eq!(a.peers.pending(), 0);
+    a.cases.command(&who(Role::CaseWorker), "x2", &Command::Send, None, now()).await.unwrap();
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 1);
+    b.peers.settled().await;
+    assert_eq!(state(&b, Role::CentralAuthority, "AA-central-authority:x2").await, "received");
+    assert_eq!(a.peers.acknowledgements("BB-central-authority").len(), 2, "one message per send");
+    assert!(codes(&b).is_empty(), "nothing taken twice or refused: {:?}", b.peers.refusals());
+}
+
+#[tokio::test]
+async fn delivery_over_https_trusts_only_the_configured_certificates() {
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, mut pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    pb.scheme = "https";
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let (b_cert, b_key) = node::tls::self_signed(&["127.0.0.1".into()], 1).unwrap();
+    std::fs::write(pb.dir.path().join("tls.crt"), &b_cert).unwrap();
+    std::fs::write(pb.dir.path().join("tls.key"), &b_key).unwrap();
+    let tls = node::tls::server_config(&pb.dir.path().join("tls.crt"), &pb.dir.path().join("tls.key")).unwrap();
+    let b_port = pb.port;
+    let b = start_with(pb, &dir, b_port, Some(tls)).await;
+    let (name, a_dir) = (pa.name, pa.dir);
+    let base = a_dir.path().to_path_buf();
+
+    // A trusts the platform's roots only: B's certificate is refused, the message stays.
+    let a = open_unserved(name, &base, &dir).await;
+    a.cases
+        .create(
+            &who(Role::CaseWorker),
+            Some("x1".into()),
+            Side::Requesting,
+            &file("stored-data-confidential"),
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    for (cmd, role) in [
+        (Command::SubmitForAuthorization, Role::CaseWorker),
+        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        (Command::Send, Role::CaseWorker),
+    ] {
+        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
+    }
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 0);
+    assert_eq!(a.peers.pending(), 1);
+    drop(a);
+
+    // A trusts another certificate than B's: refused again.
+    let (other, _) = node::tls::self_signed(&["127.0.0.1".into()], 1).unwrap();
+    let a = open_trusting(name, &base, &dir, Some(&other)).await;
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 0);
+    assert_eq!(a.peers.pending(), 1);
+    assert_eq!(b.peers.to_apply(), 0);
+    assert!(b.cases.get(&who(Role::CentralAuthority), "AA-central-authority:x1", node::clock::today()).await.is_err());
+    drop(a);
+
+    // A trusts B's certificate: the message goes over HTTPS, acknowledged.
+    let a = open_trusting(name, &base, &dir, Some(&b_cert)).await;
+    assert_eq!(a.peers.deliver(now().0 as u64).await, 1);
+    assert_eq!(a.peers.pending(), 0);
+    b.peers.settled().await;
+    assert_eq!(state(&b, Role::CentralAuthority, "AA-central-authority:x1").await, "received");
+    assert_eq!(a.peers.acknowledgements("BB-central-authority").len(), 1);
+
+    // A bad roots file is an error that names it, not a panic.
+    let not_pem = Peers::new(
+        name,
+        node::peers::identity(&base.join("data"), name, now().0 as u64).unwrap(),
+        dir.clone(),
+        &base.join("data"),
+    )
+    .unwrap()
+    .trusting(b"not a certificate", "roots.pem")
+    .unwrap_err();
+    assert!(not_pem.to_string().contains("roots.pem"), "{not_pem}");
+}
+
+#[tokio::test]
+async fn the_sender_learns_when_a_delivered_message_is_not_acted_on() {
+    let (a, b, _, _) = two_nodes().await;
+    a.cases
+        .create(
+            &who(Role::CaseWorker),
+            Some("x1".into()),
+            Side::Requesting,
+            &file("stored-data-confidential"),
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    for (cmd, role) in [
+        (Command::SubmitForAuthorization, Role::CaseWorker),
+        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        (Command::Send, Role::CaseWorker),
+    ] {
+        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
+    }
+    deliver_all(&[&a, &b]).await;
+    let theirs = "AA-central-authority:x1";
+    assert_eq!(state(&b, Role::CentralAuthority, theirs).await, "received");
+
+    // A message of case x1 that B takes in and acknowledges (a command on a case A is party
+    // to), but that B's case refuses when acted on: `peer` may not decide.
+    let body = node::peers::CommandBody {
+        case: theirs.into(),
+        command: Command::Decide { action: Action::Admit, reasons: vec![], until: None },
+    };
+    let hold = node::peers::Hold { case: "x1".into(), seq: 99, salt_sha256: "00".repeat(32) };
+    let held = a.peers.hold("BB-central-authority", node::peers::COMMAND, [9; 16], &body, &hold).unwrap();
+    a.peers.release(&[held]).unwrap();
+    deliver_all(&[&a, &b]).await;
+    let ack = a.peers.acknowledgements("BB-central-authority").pop().unwrap();
+    assert_eq!(ack.message, hex(&[9; 16]), "B acknowledged it");
+    assert_eq!(state(&b, Role::CentralAuthority, theirs).await, "received", "and did not act on it");
+    assert_eq!(codes(&b), vec!["not-acted"]);
+
+    // B told A, signed, through its outbox; A wrote it down with its case and commitment.
+    assert_eq!(b.peers.pending(), 0);
+    let refused = a.peers.refused_after_delivery();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let r = &refused[0];
+    assert_eq!(r["from"], "BB-central-authority");
+    assert_eq!(r["message"], hex(&[9; 16]));
+    assert_eq!(r["message_type"], node::peers::COMMAND);
+    assert_eq!(r["case"], "x1");
+    assert_eq!(r["message_index"], ack.message_index);
+    assert_eq!(r["code"], "not-acted");
+    assert!(r["reason"].as_str().unwrap().contains("decide"), "the reason cites what failed: {r}");
+    let file = a.dir.path().join(format!("data/outbox/BB-central-authority/refused/{}.refusal", hex(&[9; 16])));
+    assert!(file.exists());
+    // The refusal is B's signed envelope, addressed to A.
+    use base64::Engine as _;
+    let env = base64::engine::general_purpose::STANDARD.decode(r["refusal"].as_str().unwrap()).unwrap();
+    let env = a.peers.verify(&env, now().0 as u64).unwrap();
+    assert_eq!(
+        (env.sender.as_str(), env.message.message_type.as_str()),
+        ("BB-central-authority", node::peers::REFUSAL)
+    );
+    // No refusal answers a refusal, and nothing is refused at A.
+    assert_eq!(a.peers.pending(), 0);
+    assert!(codes(&a).is_empty());
+    assert!(b.peers.refused_after_delivery().is_empty());
+}
+
+#[test]
+fn a_missing_tls_roots_file_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let mut config = Config::example("AA-central-authority", PartyRole::CentralAuthority, "AA", "127.0.0.1:0");
+    config.federation = Some(node::config::FederationSection {
+        directory: "directory.note".into(),
+        keys: vec![key.verifier().to_string()],
+        threshold: 1,
+        tls_roots: Some("peers.pem".into()),
+    });
+    let e = config.clone().validate(dir.path().to_path_buf()).unwrap_err();
+    assert_eq!(e.to_string(), "federation.tls_roots: \"peers.pem\": no such file");
+    std::fs::write(dir.path().join("peers.pem"), "").unwrap();
+    assert!(config.clone().validate(dir.path().to_path_buf()).is_ok());
+    assert!(config.to_toml().contains("tls_roots = \"peers.pem\""));
+}
+
+#[tokio::test]
+async fn the_inbox_journal_is_compacted_and_still_knows_every_message() {
+    let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
+    let (pa, pb) = (
+        plan("AA-central-authority", PartyRole::CentralAuthority, "AA"),
+        plan("BB-central-authority", PartyRole::CentralAuthority, "BB"),
+    );
+    let dir = directory(&[&pa, &pb], &fed_key);
+    let a_identity = seal::keys::SecretIdentity::parse(&pa.identity.secret_file()).unwrap();
+    let b_port = pb.port;
+    let (a, b) = (start(pa, &dir).await, start(pb, &dir).await);
+    b.peers.set_journal_compaction(32 << 10);
+    let journal = b.dir.path().join("data/inbox-journal");
+    // One message posted by hand, to replay it later.
+    let m = to_b(&request_body("r0"));
+    let id = m.id;
+    let proof = commit(&a, &m);
+    let good = seal_as(&a_identity, m);
+    let inbox = Inbox::of(b_port);
+    let (s, t) = inbox.post(good.clone(), Some(&proof)).await;
+    assert_eq!((s, t["status"].as_str()), (200, Some("accepted")), "{t}");
+    let receipt = t["receipt_index"].as_u64().unwrap();
+    b.peers.settled().await;
+
+    // Two waves of messages through A's outbox; after each, the journal holds a short line
+    // per message acted on, not its envelope.
+    const WAVE: usize = 100;
+    for wave in 0..2 {
+        for i in 0..WAVE {
+            let body = node::peers::RequestBody {
+                case: format!("w{wave}-{i:03}"),
+                side: Side::Requested,
+                case_file: file("stored-data-confidential"),
+                emergency: false,
+            };
+            a.peers.enqueue("BB-central-authority", node::peers::REQUEST, &body).unwrap();
+        }
+        deliver_all(&[&a, &b]).await;
+        let received = 1 + (wave + 1) * WAVE;
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let seen = text.matches("\"op\":\"seen\"").count();
+        assert!(seen > 0, "compacted");
+        let per_message = text.len() / received;
+        eprintln!("wave {wave}: {received} messages, {seen} seen lines, journal {} bytes", text.len());
+        assert!(
+            per_message < good.len() / 4,
+            "{per_message} bytes a message in the journal, for envelopes of {} bytes",
+            good.len()
+        );
+    }
+    assert_eq!(b.peers.to_apply(), 0);
+
+    // The replay, after compaction: acknowledged again with the same receipt, not taken again.
+    let (s, t) = inbox.post(good.clone(), Some(&proof)).await;
+    assert_eq!((s, t["status"].as_str(), t["receipt_index"].as_u64()), (200, Some("duplicate"), Some(receipt)), "{t}");
+    b.peers.settled().await;
+    assert!(!codes(&b).contains(&"not-acted".to_string()), "nothing acted on twice: {:?}", b.peers.refusals());
+    // And after a restart, from the compacted journal alone.
+    let data = b.dir.path().join("data");
+    let again = Peers::new(
+        "BB-central-authority",
+        node::peers::identity(&data, "BB-central-authority", now().0 as u64).unwrap(),
+        dir.clone(),
+        &data,
+    )
+    .unwrap();
+    assert_eq!(again.received("AA-central-authority", &id), Some(Some(receipt)));
+    assert_eq!(again.to_apply(), 0);
 }

@@ -1325,10 +1325,7 @@ impl Peers {
         };
         if !missing.is_empty() {
             let entries: Vec<Vec<u8>> = missing.iter().map(|(_, e)| e.clone()).collect();
-            let first = tokio::task::spawn_blocking(move || log.append(entries))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let first = log.append_async(entries).await.map_err(|e| e.to_string())?;
             let mut lines = String::new();
             let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
             for (k, (i, _)) in missing.iter().enumerate() {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import * as net from 'node:net';
+import { createServer as tlsServer, connect as tlsConnect } from 'node:tls';
 const { createServer } = net;
 const require_net = () => net;
 import { fileURLToPath } from 'node:url';
@@ -69,7 +70,7 @@ export async function startDemo() {
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the demo exited (${code}):\n${out}\n${err}`)); });
   });
   const urls = {};
-  for (const m of out.matchAll(/^\s+(\S+)\s+(http:\/\/127\.0\.0\.1:\d+)\/login/gm)) { urls[m[1]] = m[2]; }
+  for (const m of out.matchAll(/^\s+(\S+)\s+(https?:\/\/127\.0\.0\.1:\d+)\/login/gm)) { urls[m[1]] = m[2]; }
   const pkg = out.match(/upload the sealed package (\S+) \(signed by (\S+)\)/);
   return {
     dir, urls, out,
@@ -113,14 +114,22 @@ export async function shot(page, name) {
   }
 }
 
-/// A TCP proxy to `target` (host:port) that cuts the connection once, after `after`
-/// bytes of evidence upload (PUT) have gone through it.
-export function cuttingProxy(target, after) {
+/// A proxy to the node at `target` (its URL) that cuts the connection once, after `after`
+/// bytes of evidence upload (PUT) have gone through it. For an `https://` node it ends TLS
+/// with the node's own certificate and key (`tls`: { cert, key } file paths), so that it
+/// sees the requests, and speaks TLS to the node again.
+export function cuttingProxy(target, after, tls) {
   const { createServer: tcp, connect } = require_net();
-  const [host, port] = target.split(':');
+  const { protocol, hostname: host, port } = new URL(target);
+  const secure = protocol === 'https:';
   const state = { cuts: 0, putBytes: 0, puts: [], heads: 0 };
-  const server = tcp((client) => {
-    const upstream = connect(Number(port), host);
+  const listen = secure
+    ? (handler) => tlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler)
+    : tcp;
+  const server = listen((client) => {
+    const upstream = secure
+      ? tlsConnect({ host, port: Number(port), rejectUnauthorized: false })
+      : connect(Number(port), host);
     let uploading = false;
     client.on('data', (d) => {
       const text = d.toString('latin1', 0, Math.min(d.length, 4000));
@@ -145,6 +154,6 @@ export function cuttingProxy(target, after) {
     upstream.on('close', () => client.destroy());
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    resolve({ url: `http://127.0.0.1:${server.address().port}`, state, close: () => server.close() });
+    resolve({ url: `${protocol}//127.0.0.1:${server.address().port}`, state, close: () => server.close() });
   }));
 }

@@ -56,6 +56,26 @@ test('a case worker drafts a request and sees a refusal ground appear next to th
   assert.match(await page.textContent('#n-offence-conduct'), /refused \[UNCC 6\(2\), 40\(22\)\]/);
   await shot(page, 'case-worker-draft');
   await clean(page, errors, '/draft');
+  // The draft, put right, is opened as a requesting case from the form, and the case's
+  // page follows; the case is on the case worker's own list.
+  await page.uncheck('#c-criticism_of_government');
+  await page.check('#c-computer_fraud');
+  await page.fill('#f-offence-max_penalty_years', '5');
+  await page.fill('#f-facts', 'Phishing of bank customers');
+  await page.check('#k-content');
+  await page.fill('#f-data-identifiers', 'suspect@mail.example');
+  await page.fill('#f-data-from', '2026-01-01');
+  await page.fill('#f-data-to', '2026-03-31');
+  await page.waitForSelector('#decision .outcome-refused', { state: 'detached', timeout: 10000 });
+  await Promise.all([page.waitForURL(/\/cases\/case-[0-9a-f]+$/), page.click('button[formaction="/cases"]')]);
+  const id = new URL(page.url()).pathname.split('/').pop();
+  assert.match(await page.textContent('h1'), new RegExp(`Case ${id}`));
+  assert.match(await page.textContent('header.site'), /requesting case, draft\./);
+  assert.match(await page.textContent('#actions ~ form, section[aria-labelledby=actions]'), /submit for authorization/);
+  await shot(page, 'case-worker-opened');
+  await clean(page, errors, '/cases/{id} (opened from the draft)');
+  await page.goto(`${aa}/cases`);
+  assert.equal(await page.locator(`a[href="/cases/${id}"]`).count(), 1, 'the opened case is on the list');
   await context.close();
 });
 

@@ -325,3 +325,51 @@ async fn a_case_worker_lists_the_cases_they_opened_and_the_other_roles_what_thei
         assert_eq!(api_list(&n.app, &sid).await, all, "{name} through the API");
     }
 }
+
+/// The role pages' whole passes over the cases, from `/metrics`.
+async fn passes(app: &axum::Router) -> u64 {
+    let (_, _, m) = send(app, Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await;
+    m.lines().find_map(|l| l.strip_prefix("custodia_role_pages_passes_total ")).expect("the metric").parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_pages_own_accesses_do_not_make_a_new_pass_over_the_cases() {
+    let n = node().await;
+    let worker = who(case::Role::CaseWorker);
+    let f = file("stored-data-confidential.case.json");
+    for i in 0..3 {
+        let id = format!("r{i}");
+        n.cases.create(&worker, Some(id.clone()), case::Side::Requesting, &f, false, node::clock::now()).await.unwrap();
+        n.cases.command(&worker, &id, &case::Command::SubmitForAuthorization, None, node::clock::now()).await.unwrap();
+    }
+    let judge = login(&n.app, "judge").await;
+    let (_, _, page) = send(&n.app, get("/judge", &judge)).await;
+    assert!(page.contains("Authorizations <span class=\"count\">(3)</span>"), "{page}");
+    assert_eq!(passes(&n.app).await, 1, "the first page makes the pass");
+    // Each page commits its accesses to the log (the log grows), and the next pages are
+    // brought up to date from those entries, without a new pass.
+    let size = n.cases.log_size();
+    for _ in 0..3 {
+        let (s, _, _) = send(&n.app, get("/judge", &judge)).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert!(n.cases.log_size() >= size + 9, "three accesses per page were logged");
+    let ca = login(&n.app, "central_authority").await;
+    send(&n.app, get("/authority", &ca)).await;
+    send(&n.app, get("/cases", &ca)).await;
+    assert_eq!(passes(&n.app).await, 1, "no new pass after the pages' own accesses");
+    // A change to a case is read from the log's new entries too.
+    n.cases
+        .command(
+            &worker,
+            "r0",
+            &case::Command::Withdraw { reasons: vec!["No longer needed.".into()] },
+            None,
+            node::clock::now(),
+        )
+        .await
+        .unwrap();
+    let (_, _, page) = send(&n.app, get("/judge", &judge)).await;
+    assert!(page.contains("Authorizations <span class=\"count\">(2)</span>"), "{page}");
+    assert_eq!(passes(&n.app).await, 1);
+}

@@ -207,7 +207,7 @@ fn check_exactly_once_in_order(sender: &Path, receiver: &Path) {
     let ids: Vec<String> = runtime.block_on(async {
         let db =
             store::SqliteStore::open(receiver.join("data/custodia.db"), store::SqliteOptions::default()).await.unwrap();
-        let filter = store::CaseFilter { node: Some(RECEIVER.into()), kind: None, state: None };
+        let filter = store::CaseFilter { node: Some(RECEIVER.into()), ..Default::default() };
         let page = store::Store::list_cases(&db, &filter, None, store::MAX_PAGE).await.unwrap();
         page.items.iter().map(|c| c.id.as_str().to_string()).collect()
     });

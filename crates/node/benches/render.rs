@@ -42,7 +42,10 @@ fn args() -> (usize, usize) {
 }
 
 fn who(role: case::Role) -> node::auth::Caller {
-    node::auth::Caller { name: "bench".into(), role, token_id: "-".into() }
+    // The case workers' requests are opened by the `case_worker` login, whose `/cases`
+    // lists the cases it opened.
+    let name = if role == case::Role::CaseWorker { "case_worker" } else { "bench" };
+    node::auth::Caller { name: name.into(), role, token_id: "-".into() }
 }
 
 fn file(name: &str) -> serde_json::Value {
@@ -187,7 +190,7 @@ fn main() {
             ("/login", "login", None),
             ("/draft", "drafting form", Some("case_worker")),
             ("/me", "account", Some("judge")),
-            ("/cases", "case list (case worker, the 200 changed last)", Some("case_worker")),
+            ("/cases", "case list (case worker: their own cases, the 200 changed last)", Some("case_worker")),
             ("/cases/req-1", "one case (judge)", Some("judge")),
             ("/judge", "judge's queue", Some("judge")),
             ("/authority", "central authority's incoming requests", Some("central_authority")),

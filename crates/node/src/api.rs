@@ -380,7 +380,7 @@ pub fn app_full(
         .route("/login", axum::routing::get(crate::login::page).post(crate::login::submit))
         .route("/logout", axum::routing::post(crate::login::logout))
         .route("/me", axum::routing::get(crate::login::me))
-        .route("/cases", axum::routing::get(crate::pages::list))
+        .route("/cases", axum::routing::get(crate::pages::list).post(crate::draft::open))
         .route("/cases/{id}", axum::routing::get(crate::pages::show).post(crate::pages::act))
         .route("/judge", axum::routing::get(crate::roles::judge))
         .route("/authority", axum::routing::get(crate::roles::authority))

@@ -84,6 +84,14 @@ pub fn view_for(role: Role, side: Side) -> Option<View> {
     }
 }
 
+/// Whether `caller` finds a case in their lists (`/cases`, `GET /api/v1/cases`): the cases
+/// their role may see ([`view_for`]), and for a case worker only the cases they opened
+/// (`opened_by`: the name of who opened the case at this node). The other roles keep the
+/// whole of what their role sees.
+pub fn listed_for(caller: &Caller, side: Side, opened_by: Option<&str>) -> bool {
+    view_for(caller.role, side).is_some() && (caller.role != Role::CaseWorker || opened_by == Some(&caller.name))
+}
+
 fn random32() -> Result<[u8; 32], Problem> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| internal("random source", &e.to_string()))?;
@@ -638,6 +646,8 @@ impl Cases {
                     state: case.state.id().into(),
                     snapshot: serde_json::to_vec(&case).map_err(|e| internal("the case", &e.to_string()))?,
                     created_at: UnixTime(now.0),
+                    // A case from another node was opened by no one here.
+                    opened_by: (!matches!(caller.role, Role::Peer | Role::Clock)).then(|| caller.name.clone()),
                 },
                 events,
             )
@@ -826,7 +836,7 @@ impl Cases {
     /// How many cases of each kind are in each state (for `/metrics`).
     pub async fn count_by_state(&self) -> Result<Vec<(String, String, u64)>, Problem> {
         let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
-        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let filter = CaseFilter { node: Some(self.node.clone()), ..CaseFilter::default() };
         let mut cursor: Option<Cursor> = None;
         loop {
             let page = self.store.list_cases(&filter, cursor.as_ref(), store::MAX_PAGE).await.map_err(store_problem)?;
@@ -941,7 +951,9 @@ impl Cases {
     ) -> Result<(Vec<CaseView>, Option<String>), Problem> {
         let cursor = cursor.map(Cursor::parse).transpose().map_err(store_problem)?;
         let kind = (caller.role == Role::ProviderLegal).then(|| Side::Provider.id().to_string());
-        let filter = CaseFilter { node: Some(self.node.clone()), kind, state };
+        // A case worker lists the cases they opened ([`listed_for`]).
+        let opened_by = (caller.role == Role::CaseWorker).then(|| caller.name.clone());
+        let filter = CaseFilter { node: Some(self.node.clone()), kind, state, opened_by };
         let page = self
             .store
             .list_cases(&filter, cursor.as_ref(), limit.clamp(1, store::MAX_PAGE))
@@ -950,7 +962,9 @@ impl Cases {
         let mut out = Vec::new();
         for r in &page.items {
             let case = Self::load_case(r)?;
-            if let Some(view) = view_for(caller.role, case.side) {
+            if let Some(view) = view_for(caller.role, case.side)
+                && listed_for(caller, case.side, r.opened_by.as_deref())
+            {
                 out.push(self.view(r.version, &case, view, today));
             }
         }
@@ -967,6 +981,8 @@ impl Cases {
 pub struct Scanned {
     /// The stored version it was read at.
     pub version: u64,
+    /// Who opened it at this node (none for a case from another node).
+    pub opened_by: Option<String>,
     /// The case (its `case_file` emptied: no personal data leaves this pass).
     pub case: Case,
     /// Its events, in order.
@@ -996,7 +1012,7 @@ impl Cases {
     pub async fn scan(&self, previous: &[Arc<Scanned>]) -> Result<Vec<Arc<Scanned>>, Problem> {
         let known: std::collections::HashMap<&str, &Arc<Scanned>> =
             previous.iter().map(|s| (s.case.id.as_str(), s)).collect();
-        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let filter = CaseFilter { node: Some(self.node.clone()), ..CaseFilter::default() };
         let mut cursor: Option<Cursor> = None;
         let mut out = Vec::new();
         loop {
@@ -1089,7 +1105,7 @@ impl Cases {
         raw.push(b' '); // just before every case id (ids hold no control character)
         let text: String = std::iter::once("c1.".to_string()).chain(raw.iter().map(|b| format!("{b:02x}"))).collect();
         let mut cursor = Some(Cursor::parse(&text).map_err(store_problem)?);
-        let filter = CaseFilter { node: Some(self.node.clone()), kind: None, state: None };
+        let filter = CaseFilter { node: Some(self.node.clone()), ..CaseFilter::default() };
         let mut out = Vec::new();
         while let Some(c) = cursor.take() {
             let page = self.store.list_cases(&filter, Some(&c), store::MAX_PAGE).await.map_err(store_problem)?;
@@ -1120,7 +1136,7 @@ impl Cases {
                 at: e.at.0,
             })
             .collect();
-        Ok(Arc::new(Scanned { version: r.version, case, events }))
+        Ok(Arc::new(Scanned { version: r.version, opened_by: r.opened_by.clone(), case, events }))
     }
 
     /// The size of the node's log: every change to a case appends to it, so a view built

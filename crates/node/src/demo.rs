@@ -27,6 +27,10 @@ pub struct Options {
     pub ui: bool,
 }
 
+/// The demo's case worker: the name it opens the requesting cases with, and its login in
+/// `custodia demo --ui` (so that the cases are on that login's `/cases`).
+pub const DEMO_CASE_WORKER: &str = "case-worker";
+
 /// The password of every demo login (printed by `custodia demo --ui`).
 pub const DEMO_PASSWORD: &str = "demo-password-not-for-production";
 
@@ -445,7 +449,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     let created = a
         .cases
         .create(
-            &who(Role::CaseWorker, "A case worker"),
+            &who(Role::CaseWorker, DEMO_CASE_WORKER),
             Some("content-1".into()),
             Side::Requesting,
             &case_file("content"),
@@ -475,7 +479,10 @@ pub async fn run(opts: Options) -> Result<Report, String> {
                 .unwrap_or_default())
             .unwrap_or_default()
     ));
-    let early = a.cases.command(&who(Role::CaseWorker, "cw"), "content-1", &Command::Send, None, clock::now()).await;
+    let early = a
+        .cases
+        .command(&who(Role::CaseWorker, DEMO_CASE_WORKER), "content-1", &Command::Send, None, clock::now())
+        .await;
     s.check("sending without the judicial authorization the policy asks for is refused", early.is_err());
     run_cmd(&mut s, a, Role::CaseWorker, "content-1", Command::SubmitForAuthorization, "puts it before the court")
         .await?;
@@ -611,7 +618,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     s.say("\n3. A request that targets criticism of the government");
     a.cases
         .create(
-            &who(Role::CaseWorker, "cw"),
+            &who(Role::CaseWorker, DEMO_CASE_WORKER),
             Some("crit-1".into()),
             Side::Requesting,
             &case_file("criticism"),
@@ -652,7 +659,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     s.say("\n4. A request that asks for secrecy without end");
     a.cases
         .create(
-            &who(Role::CaseWorker, "cw"),
+            &who(Role::CaseWorker, DEMO_CASE_WORKER),
             Some("secret-1".into()),
             Side::Requesting,
             &case_file("indefinite"),
@@ -962,7 +969,7 @@ async fn open_work(
 ) -> Result<(PathBuf, PathBuf), String> {
     let now = clock::now;
     let fail = |p: crate::problem::Problem| p.detail.unwrap_or(p.title.to_string());
-    let cw = who(Role::CaseWorker, "demo case worker");
+    let cw = who(Role::CaseWorker, DEMO_CASE_WORKER);
     for id in [UI_AUTHORIZE, UI_DECIDE, UI_OBJECT, UI_EVIDENCE] {
         a.cases
             .create(&cw, Some(id.into()), Side::Requesting, &case_file("content"), false, now())

@@ -1,7 +1,11 @@
 //! The case worker's drafting page: a form whose policy decision is shown next to the
 //! fields it concerns, each ground with its article and sentence. Without JavaScript the
 //! form posts and the page comes back with the decision; with htmx, the decision panel
-//! and the notes under each field update as the fields change.
+//! and the notes under each field update as the fields change. For a person whose role
+//! opens requests (case worker, point of contact), the form's second button posts it to
+//! `POST /cases` with the session's CSRF token, which opens a requesting case from the
+//! draft exactly as `POST /api/v1/cases` does and goes on to the case's page; a draft
+//! that is not a valid case file opens nothing and comes back with its problems.
 
 use std::collections::BTreeMap;
 
@@ -54,6 +58,12 @@ struct DraftPage {
     conduct: Vec<Choice>,
     roles: Vec<Choice>,
     panel: Panel,
+    /// The session's CSRF token, when the person may open a case from the draft.
+    open_csrf: Option<String>,
+    /// Whether someone is logged in (to say who may open a case).
+    logged_in: bool,
+    /// Why the draft was not opened as a case.
+    message: String,
 }
 
 #[derive(Template)]
@@ -269,19 +279,25 @@ async fn profiles(state: &AppState) -> Result<Value, Problem> {
     })
 }
 
-fn decide(profiles: &Value, request: Value, today: treaty::Date) -> Panel {
+/// The case file of a draft: the States' profiles (and instruments) of this node, the
+/// request, as of `today`.
+fn case_file(profiles: &Value, request: Value, today: treaty::Date) -> Value {
     let mut case = Map::new();
     case.insert("as_of".into(), Value::String(today.to_string()));
     if let Some(i) = profiles.get("instruments") {
         case.insert("instruments".into(), i.clone());
     }
     case.insert("states".into(), profiles.get("states").cloned().unwrap_or(Value::Object(Map::new())));
+    case.insert("request".into(), request);
+    Value::Object(case)
+}
+
+fn decide(profiles: &Value, request: Value, today: treaty::Date) -> Panel {
     let states = (
         request.get("requesting_state").and_then(Value::as_str).unwrap_or("").to_string(),
         request.get("requested_state").and_then(Value::as_str).unwrap_or("").to_string(),
     );
-    case.insert("request".into(), request);
-    let bytes = serde_json::to_vec(&Value::Object(case)).unwrap_or_default();
+    let bytes = serde_json::to_vec(&case_file(profiles, request, today)).unwrap_or_default();
     let mut panel = Panel {
         outcome: None,
         by_field: BTreeMap::new(),
@@ -353,11 +369,67 @@ pub async fn draft(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok(p) => p,
         Err(p) => return p.into_response(),
     };
+    render_draft(&state, &headers, &profiles, &body, String::new())
+}
+
+/// The roles that open requesting cases (the transition table's `create` on the
+/// requesting side).
+fn opens_cases(role: case::Role) -> bool {
+    case::table::TRANSITIONS
+        .iter()
+        .any(|t| t.side == case::Side::Requesting && t.command == case::CommandKind::Create && t.roles.contains(&role))
+}
+
+/// `POST /cases` (the drafting form, with the session's CSRF token): opens a requesting
+/// case from the draft, as `POST /api/v1/cases` does (the policy runs at once; a case
+/// file the policy refuses is opened as a draft like any other, its grounds on its page),
+/// then goes to `/cases/{id}`. A draft that is not a valid case file, or a role that may
+/// not open cases, opens nothing: the drafting page comes back with the draft, the
+/// problems next to their fields and why.
+pub async fn open(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(s) = crate::pages::session(&state, &headers) else {
+        return axum::response::Redirect::to("/login").into_response();
+    };
+    let sent = form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    if sent.as_deref() != Some(s.csrf.as_str()) {
+        return Problem::new(StatusCode::FORBIDDEN, "csrf", "Missing or wrong CSRF token")
+            .field("csrf")
+            .into_response();
+    }
+    let profiles = match profiles(&state).await {
+        Ok(p) => p,
+        Err(p) => return p.into_response(),
+    };
+    let Some(cases) = state.cases.clone() else {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-store", "No case storage").into_response();
+    };
+    let now = crate::clock::now();
+    let (form, lists) = read_form(&body);
+    let file = case_file(&profiles, request_from(&form, &lists), now.date());
+    let emergency = form.get("emergency").is_some_and(|v| v == "on" || v == "true");
+    let caller = crate::auth::Caller { name: s.name.clone(), role: s.role, token_id: "session".into() };
+    match cases.create(&caller, None, case::Side::Requesting, &file, emergency, now).await {
+        Ok(view) => {
+            let id = view.case["id"].as_str().unwrap_or_default();
+            let to = format!("/cases/{}", form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
+            axum::response::Redirect::to(&to).into_response()
+        }
+        Err(p) => {
+            let why = format!("Not opened: {}", p.detail.clone().unwrap_or_else(|| p.title.to_string()));
+            let mut res = render_draft(&state, &headers, &profiles, &body, why);
+            *res.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            res
+        }
+    }
+}
+
+fn render_draft(state: &AppState, headers: &HeaderMap, profiles: &Value, body: &[u8], message: String) -> Response {
     let today = crate::clock::today();
-    let (mut form, lists) = read_form(&body);
+    let (mut form, lists) = read_form(body);
+    form.remove("csrf");
     let posted = !body.is_empty();
     let panel = if posted {
-        decide(&profiles, request_from(&form, &lists), today)
+        decide(profiles, request_from(&form, &lists), today)
     } else {
         Panel {
             outcome: None,
@@ -371,6 +443,7 @@ pub async fn draft(State(state): State<AppState>, headers: HeaderMap, body: Byte
     if headers.contains_key("hx-request") {
         return html(Panel { oob: true, ..panel });
     }
+    let session = crate::pages::session(state, headers);
     let codes: Vec<String> =
         profiles.get("states").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
     let name = |code: &String| {
@@ -400,6 +473,9 @@ pub async fn draft(State(state): State<AppState>, headers: HeaderMap, body: Byte
         ),
         form,
         panel,
+        open_csrf: session.as_ref().filter(|s| opens_cases(s.role)).map(|s| s.csrf.clone()),
+        logged_in: session.is_some(),
+        message,
     };
     html(page)
 }

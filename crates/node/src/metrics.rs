@@ -115,6 +115,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             peers.refused_after_delivery().len()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP custodia_role_pages_passes_total Whole passes over the cases made by the role pages.\n# TYPE custodia_role_pages_passes_total counter\ncustodia_role_pages_passes_total {}",
+        state.role_pages.passes()
+    );
     if let Some(cases) = &state.cases {
         let _ =
             writeln!(out, "# HELP custodia_cases Cases at this node, by kind and state.\n# TYPE custodia_cases gauge");

@@ -35,6 +35,8 @@ struct CasesPage {
     me: String,
     role: String,
     rows: Vec<Row>,
+    /// Only the person's own cases (a case worker's).
+    own: bool,
 }
 
 /// A form for one command.
@@ -140,8 +142,13 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };
-    let mut seen: Vec<&case::Case> =
-        snap.cases.iter().map(|c| &c.case).filter(|c| crate::cases::view_for(s.role, c.side).is_some()).collect();
+    let caller = crate::auth::Caller { name: s.name.clone(), role: s.role, token_id: "session".into() };
+    let mut seen: Vec<&case::Case> = snap
+        .cases
+        .iter()
+        .filter(|c| crate::cases::listed_for(&caller, c.case.side, c.opened_by.as_deref()))
+        .map(|c| &c.case)
+        .collect();
     let latest_first = |a: &&case::Case, b: &&case::Case| (b.updated_at.0, &b.id).cmp(&(a.updated_at.0, &a.id));
     if seen.len() > LIST_ROWS {
         seen.select_nth_unstable_by(LIST_ROWS, latest_first);
@@ -172,6 +179,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
         me: s.name,
         role: s.role.id().replace('_', " "),
         rows,
+        own: s.role == Role::CaseWorker,
     })
 }
 

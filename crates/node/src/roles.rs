@@ -51,10 +51,11 @@ pub const SECRECY_WINDOW_DAYS: i64 = 30;
 pub struct Snapshot {
     /// The log's size when the pass began.
     pub log_size: u64,
-    /// The cases.
-    pub cases: Vec<Arc<Scanned>>,
-    /// Each case's tag in the log, to its place in `cases`.
-    pub tags: std::collections::HashMap<String, usize>,
+    /// The cases (shared with the pass it was brought up to date from, so that a log
+    /// that grew by entries naming no case, the pages' own accesses, copies nothing).
+    pub cases: Arc<Vec<Arc<Scanned>>>,
+    /// Each case's tag in the log, to its place in `cases` (shared likewise).
+    pub tags: Arc<std::collections::HashMap<String, usize>>,
 }
 
 /// The public page's figures, at a log size and a day.
@@ -79,6 +80,8 @@ pub struct Cache {
     views: std::sync::Mutex<std::collections::HashMap<(String, u64, i64), Arc<crate::cases::CaseView>>>,
     /// The oversight page's charts and figures for (log size, day).
     oversight: tokio::sync::Mutex<Option<Counted>>,
+    /// Whole passes over the cases made so far (`/metrics`).
+    passes: std::sync::atomic::AtomicU64,
 }
 
 /// The oversight page's charts and headline figures, for (log size, day).
@@ -113,11 +116,19 @@ impl Cache {
             }
         }
         let previous = kept.as_ref().map(|s| s.cases.as_slice()).unwrap_or(&[]);
+        self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let all = cases.scan(previous).await?;
         let tags = all.iter().enumerate().map(|(i, c)| (cases.tag_of(&c.case.id), i)).collect();
-        let s = Arc::new(Snapshot { log_size: size, cases: all, tags });
+        let s = Arc::new(Snapshot { log_size: size, cases: Arc::new(all), tags: Arc::new(tags) });
         *kept = Some(s.clone());
         Ok(s)
+    }
+
+    /// How many whole passes over the cases [`Cache::snapshot`] has made: one at the first
+    /// page, then none while the log grows by what the pages can bring up to date from its
+    /// new entries (their own accesses among them).
+    pub fn passes(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `s` brought to log size `size` from the log's new entries alone, or none.
@@ -138,7 +149,7 @@ impl Cache {
         for tag in changed {
             match next.tags.get(&tag) {
                 Some(&i) => match cases.scan_one(&next.cases[i].case.id).await? {
-                    Some(c) => next.cases[i] = c,
+                    Some(c) => Arc::make_mut(&mut next.cases)[i] = c,
                     None => return Ok(None),
                 },
                 None => unknown.push(tag),
@@ -151,8 +162,8 @@ impl Cache {
             let known = |id: &str| next.tags.contains_key(&cases.tag_of(id));
             for c in cases.scan_since(newest, &known).await? {
                 let tag = cases.tag_of(&c.case.id);
-                next.tags.insert(tag.clone(), next.cases.len());
-                next.cases.push(c);
+                Arc::make_mut(&mut next.tags).insert(tag.clone(), next.cases.len());
+                Arc::make_mut(&mut next.cases).push(c);
                 unknown.retain(|t| *t != tag);
             }
             if !unknown.is_empty() {
@@ -414,20 +425,35 @@ fn about(s: &Scanned) -> String {
     parts.join(" · ")
 }
 
-/// Answers `page` once the accesses it holds (every case `shown` in full) are committed to
-/// the log and stored, in one append for the whole page; if that fails, the page is not
-/// answered.
-async fn answer(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    shown: std::sync::Mutex<Vec<String>>,
-    page: Response,
-) -> Response {
-    let ids = shown.into_inner().unwrap_or_default();
-    if let Some(cases) = &state.cases
-        && let Err(p) = cases.record_accesses(caller, &ids, "page", crate::clock::now()).await
-    {
-        return p.into_response();
+/// The accesses of a page (every case it shows in full), being committed to the log and
+/// stored while the page is built: one append for the whole page.
+struct Accesses(Option<tokio::task::JoinHandle<Result<(), Problem>>>);
+
+/// Starts committing the accesses of a page that shows in full the first
+/// [`SHOWN_IN_FULL`] cases of each of `queues` (as [`queue`] does), so that the durable
+/// append runs while the page is built and rendered. Nothing of the page is answered
+/// before it ends ([`answer`]).
+fn commit_accesses(state: &AppState, caller: &crate::auth::Caller, queues: &[&[&Scanned]]) -> Accesses {
+    let Some(cases) = state.cases.clone() else { return Accesses(None) };
+    let ids: Vec<String> =
+        queues.iter().flat_map(|q| q.iter().take(SHOWN_IN_FULL)).map(|s| s.case.id.clone()).collect();
+    let caller = caller.clone();
+    Accesses(Some(tokio::spawn(async move { cases.record_accesses(&caller, &ids, "page", crate::clock::now()).await })))
+}
+
+/// Answers `page` once its accesses ([`commit_accesses`]) are committed to the log and
+/// stored; if that failed, the page is not answered.
+async fn answer(accesses: Accesses, page: Response) -> Response {
+    if let Some(task) = accesses.0 {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(p)) => return p.into_response(),
+            Err(e) => {
+                return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+                    .detail(format!("recording the accesses: {e}"))
+                    .into_response();
+            }
+        }
     }
     page
 }
@@ -446,17 +472,12 @@ async fn queue(
     cases: Vec<&Scanned>,
     commands: &[case::CommandKind],
     today: treaty::Date,
-    shown: &std::sync::Mutex<Vec<String>>,
 ) -> Queue {
     let total = cases.len();
     // What is shown in full (the policy, the history) is an access to the case: the page
-    // collects them in `shown` and commits them to the log and the store, all queues at
-    // once, before it is answered (`answer`); if that fails, nothing of them is answered.
-    let full: Vec<String> = cases.iter().take(SHOWN_IN_FULL).map(|s| s.case.id.clone()).collect();
+    // has started committing them (`commit_accesses`, all queues in one append) and is
+    // answered only once they are in the log and stored (`answer`).
     let recorded = state.cases.is_some();
-    if recorded && let Ok(mut v) = shown.lock() {
-        v.extend(full);
-    }
     let mut items = Vec::new();
     for (i, s) in cases.into_iter().enumerate().take(LISTED) {
         let c = &s.case;
@@ -584,7 +605,24 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
         v
     };
     use case::CommandKind as K;
-    let shown = std::sync::Mutex::new(Vec::new());
+    let authorizations = in_state(CaseState::AwaitingAuthorization);
+    let objections: Vec<&Scanned> =
+        in_state(CaseState::Objected).into_iter().filter(|x| x.case.side == Side::Requested).collect();
+    let reviews = in_state(CaseState::InReview);
+    let horizon = today.days_since_epoch() + SECRECY_WINDOW_DAYS;
+    let mut secret: Vec<&Scanned> = visible(&snap, s.role)
+        .filter(|x| x.case.side != Side::Provider)
+        .filter(|x| matches!(x.case.secrecy, Secrecy::Secret { until, .. } if until.days_since_epoch() <= horizon))
+        .collect();
+    secret.sort_by_key(|x| match x.case.secrecy {
+        Secrecy::Secret { until, .. } => until.days_since_epoch(),
+        _ => i64::MAX,
+    });
+    let mut notify: Vec<&Scanned> = visible(&snap, s.role)
+        .filter(|x| x.case.side != Side::Provider && matches!(x.case.notification, case::Notification::Due { .. }))
+        .collect();
+    notify.sort_by_key(|x| x.case.updated_at.0);
+    let accesses = commit_accesses(&state, &caller, &[&authorizations, &objections, &reviews, &secret, &notify]);
     let mut queues = Vec::new();
     queues.push(
         queue(
@@ -595,10 +633,9 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             "Authorize or refuse, with reasons: the policy asks for a judicial authorization (UNCC 24).",
             "No request awaits your authorization.",
             &|_| "authorize or refuse this request".into(),
-            in_state(CaseState::AwaitingAuthorization),
+            authorizations,
             &[K::Authorize, K::RefuseAuthorization],
             today,
-            &shown,
         )
         .await,
     );
@@ -611,10 +648,9 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             "Rule on the provider's objection, with reasons; an objection is never dropped.",
             "No objection awaits your ruling.",
             &|_| "rule on the provider's objection".into(),
-            in_state(CaseState::Objected).into_iter().filter(|x| x.case.side == Side::Requested).collect(),
+            objections,
             &[K::DecideObjection],
             today,
-            &shown,
         )
         .await,
     );
@@ -627,22 +663,12 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             "Admit or refuse after independent review, with reasons (UNCC 24).",
             "No request awaits your review.",
             &|_| "review this request".into(),
-            in_state(CaseState::InReview),
+            reviews,
             &[K::DecideReview],
             today,
-            &shown,
         )
         .await,
     );
-    let horizon = today.days_since_epoch() + SECRECY_WINDOW_DAYS;
-    let mut secret: Vec<&Scanned> = visible(&snap, s.role)
-        .filter(|x| x.case.side != Side::Provider)
-        .filter(|x| matches!(x.case.secrecy, Secrecy::Secret { until, .. } if until.days_since_epoch() <= horizon))
-        .collect();
-    secret.sort_by_key(|x| match x.case.secrecy {
-        Secrecy::Secret { until, .. } => until.days_since_epoch(),
-        _ => i64::MAX,
-    });
     queues.push(
         queue(
             &state,
@@ -658,14 +684,9 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             secret,
             &[K::ExtendConfidentiality],
             today,
-            &shown,
         )
         .await,
     );
-    let mut notify: Vec<&Scanned> = visible(&snap, s.role)
-        .filter(|x| x.case.side != Side::Provider && matches!(x.case.notification, case::Notification::Due { .. }))
-        .collect();
-    notify.sort_by_key(|x| x.case.updated_at.0);
     queues.push(
         queue(
             &state,
@@ -678,7 +699,6 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
             notify,
             &[K::PostponeNotification],
             today,
-            &shown,
         )
         .await,
     );
@@ -688,7 +708,7 @@ pub async fn judge(State(state): State<AppState>, headers: HeaderMap) -> Respons
         intro: "Every decision asks for reasons; each item shows the policy's grounds with their articles and the case's history.".into(),
         queues,
     });
-    answer(&state, &caller, shown, page).await
+    answer(accesses, page).await
 }
 
 /// `GET /authority`: the central authority's incoming requests.
@@ -711,7 +731,14 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
         v
     };
     use case::CommandKind as K;
-    let shown = std::sync::Mutex::new(Vec::new());
+    let (incoming, consultation, postponed, admitted, evidence) = (
+        requested(CaseState::Received),
+        requested(CaseState::Consultation),
+        requested(CaseState::Postponed),
+        requested(CaseState::Admitted),
+        requested(CaseState::EvidenceReceived),
+    );
+    let accesses = commit_accesses(&state, &caller, &[&incoming, &consultation, &postponed, &admitted, &evidence]);
     let mut queues = Vec::new();
     queues.push(
         queue(
@@ -722,10 +749,9 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             "Admit, return as incomplete, consult, put to a judge's review, postpone or refuse: reasons for every refusal and postponement (UNCC 40(21)-(27)).",
             "No incoming request awaits a decision.",
             &|_| "decide on this request".into(),
-            requested(CaseState::Received),
+            incoming,
             &[K::Decide],
             today,
-            &shown,
         )
         .await,
     );
@@ -738,10 +764,9 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             "Consult before refusing or postponing (UNCC 40(27)); conclude with reasons.",
             "No consultation is open.",
             &|_| "conclude the consultation".into(),
-            requested(CaseState::Consultation),
+            consultation,
             &[K::ConcludeConsultation],
             today,
-            &shown,
         )
         .await,
     );
@@ -759,10 +784,9 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
                     x.case.postponed_until.map(|d| format!(" (postponed until {d})")).unwrap_or_default()
                 )
             },
-            requested(CaseState::Postponed),
+            postponed,
             &[K::Resume],
             today,
-            &shown,
         )
         .await,
     );
@@ -775,10 +799,9 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             "Name the provider that holds the data; it may object, and its objection goes to a judge.",
             "No admitted request waits to be routed.",
             &|_| "route to the provider".into(),
-            requested(CaseState::Admitted),
+            admitted,
             &[K::RouteToProvider],
             today,
-            &shown,
         )
         .await,
     );
@@ -791,10 +814,9 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
             "The package goes back to the requesting State, sealed to it: this node cannot read it.",
             "No evidence waits to be returned.",
             &|_| "return the evidence".into(),
-            requested(CaseState::EvidenceReceived),
+            evidence,
             &[K::Return],
             today,
-            &shown,
         )
         .await,
     );
@@ -804,7 +826,7 @@ pub async fn authority(State(state): State<AppState>, headers: HeaderMap) -> Res
         intro: "Each request with the policy's decision under this State's profile; every refusal and postponement carries reasons.".into(),
         queues,
     });
-    answer(&state, &caller, shown, page).await
+    answer(accesses, page).await
 }
 
 /// `GET /provider`: the provider's inbox.
@@ -829,7 +851,9 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
     use case::CommandKind as K;
     let mut holds = mine(&[CaseState::Preserved]);
     holds.sort_by_key(|x| x.case.hold.map_or(i64::MAX, |h| h.until.days_since_epoch()));
-    let shown = std::sync::Mutex::new(Vec::new());
+    let (inbox, execution, objected) =
+        (mine(&[CaseState::Received]), mine(&[CaseState::InExecution]), mine(&[CaseState::Objected]));
+    let accesses = commit_accesses(&state, &caller, &[&inbox, &execution, &holds, &objected]);
     let queues = vec![
         queue(
             &state,
@@ -839,10 +863,9 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "Acknowledge, or object with your grounds (overbroad, unlawful, technically impossible): a judge of the requested State rules on every objection.",
             "No routed request awaits you.",
             &|_| "acknowledge or object".into(),
-            mine(&[CaseState::Received]),
+            inbox,
             &[K::ProviderAcknowledge, K::Object],
             today,
-            &shown,
         )
         .await,
         queue(
@@ -853,10 +876,9 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "Place a hold of at least 60 days (UNCC 42(7)), upload the sealed evidence, or object.",
             "Nothing to execute.",
             &|_| "preserve, produce or object".into(),
-            mine(&[CaseState::InExecution]),
+            execution,
             &[K::PlaceHold, K::Object],
             today,
-            &shown,
         )
         .await,
         queue(
@@ -870,7 +892,6 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             holds,
             &[K::ExtendHold],
             today,
-            &shown,
         )
         .await,
         queue(
@@ -881,10 +902,9 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "Waiting for the judge's ruling.",
             "No objection is pending.",
             &|_| "awaiting the ruling".into(),
-            mine(&[CaseState::Objected]),
+            objected,
             &[],
             today,
-            &shown,
         )
         .await,
     ];
@@ -895,7 +915,7 @@ pub async fn provider(State(state): State<AppState>, headers: HeaderMap) -> Resp
             .into(),
         queues,
     });
-    answer(&state, &caller, shown, page).await
+    answer(accesses, page).await
 }
 
 // ---------------- statistics ----------------

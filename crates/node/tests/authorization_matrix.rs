@@ -43,8 +43,9 @@ async fn every_route_every_role() {
     .unwrap();
     let peer = node::auth::Caller { name: "peer".into(), role: case::Role::Peer, token_id: "-".into() };
     for (id, side) in [("req", case::Side::Requesting), ("in", case::Side::Requested), ("prov", case::Side::Provider)] {
+        // The requesting case is opened by the holder of the `case_worker` token below.
         let creator = if side == case::Side::Requesting {
-            node::auth::Caller { role: case::Role::CaseWorker, ..peer.clone() }
+            node::auth::Caller { name: "case_worker".into(), role: case::Role::CaseWorker, token_id: "-".into() }
         } else {
             peer.clone()
         };
@@ -55,6 +56,8 @@ async fn every_route_every_role() {
     for r in ROLES {
         token.insert(r, tokens.create(r, r, 0).unwrap().1);
     }
+    // Another case worker, who opened none of the cases.
+    let other_worker = tokens.create("another case worker", "case_worker", 0).unwrap().1;
     let app = node::api::app_with(config, Some(log), Some(cases), Some(blobs));
     let call = |method: &str, uri: String, tok: Option<String>, body: Option<Value>| {
         let app = app.clone();
@@ -172,5 +175,36 @@ async fn every_route_every_role() {
         );
         checked += 2;
     }
-    assert_eq!(checked, 8 * 4 + 3 * (3 * 7 + 7 + 7) + 7 * 2, "every route, role and kind of case was tried");
+    // What the listing holds: what the role may see, and for a case worker only the cases
+    // they opened (`cases::listed_for`).
+    let listed = |tok: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .uri("/api/v1/cases?limit=1000")
+                .header("authorization", format!("Bearer {tok}"))
+                .body(Body::empty())
+                .unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            let mut ids: Vec<String> =
+                v["items"].as_array().unwrap().iter().map(|c| c["case"]["id"].as_str().unwrap().to_string()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    for r in ROLES {
+        let mut want: Vec<String> = [("in", "requested"), ("prov", "provider"), ("req", "requesting")]
+            .iter()
+            .filter(|(_, side)| may_see(r, side))
+            .filter(|(id, _)| r != "case_worker" || *id == "req")
+            .map(|(id, _)| id.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(listed(token[r].clone()).await, want, "the listing as {r}");
+        checked += 1;
+    }
+    assert_eq!(listed(other_worker).await, Vec::<String>::new(), "a case worker lists only the cases they opened");
+    checked += 1;
+    assert_eq!(checked, 8 * 4 + 3 * (3 * 7 + 7 + 7) + 7 * 2 + 7 + 1, "every route, role and kind of case was tried");
 }

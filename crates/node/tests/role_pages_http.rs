@@ -237,3 +237,139 @@ async fn oversight_and_public_charts_are_svg_with_text_alternatives() {
     );
     assert!(public.contains("custodia log verify"));
 }
+
+/// The session's CSRF token, from the account page.
+async fn csrf(app: &axum::Router, sid: &str) -> String {
+    let (_, _, me) = send(app, get("/me", sid)).await;
+    me.split("X-CSRF-Token: ").nth(1).expect("the account page shows the token").split('<').next().unwrap().to_string()
+}
+
+/// The ids that `GET /api/v1/cases` lists for a session.
+async fn api_list(app: &axum::Router, sid: &str) -> Vec<String> {
+    let (s, _, body) = send(app, get("/api/v1/cases?limit=1000", sid)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut ids: Vec<String> =
+        v["items"].as_array().unwrap().iter().map(|c| c["case"]["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+/// The case ids linked from `/cases` for a session.
+async fn page_list(app: &axum::Router, sid: &str) -> Vec<String> {
+    let (s, _, page) = send(app, get("/cases", sid)).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let mut ids: Vec<String> = page
+        .split("<th scope=\"row\"><a href=\"/cases/")
+        .skip(1)
+        .map(|x| x.split('"').next().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_case_worker_lists_the_cases_they_opened_and_the_other_roles_what_their_role_sees() {
+    let n = node().await;
+    let users = node::users::Users::new(n._dir.path().join("data/users.json"));
+    users.add("case_worker_2", "case_worker", PASSWORD).unwrap();
+    users.add("administrator", "administrator", PASSWORD).unwrap();
+    let f = file("admissible-stored-data.case.json");
+    // Each case worker opens a request through the API, with their session.
+    for (name, id) in [("case_worker", "mine-1"), ("case_worker_2", "mine-2")] {
+        let sid = login(&n.app, name).await;
+        let token = csrf(&n.app, &sid).await;
+        let (s, _, body) = send(
+            &n.app,
+            Request::builder()
+                .method("POST")
+                .uri("/api/v1/cases")
+                .header("cookie", &sid)
+                .header("x-csrf-token", token)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::json!({ "id": id, "side": "requesting", "case_file": f }).to_string()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    // A request from another State, and one opened by a program's token.
+    n.cases
+        .create(&who(case::Role::Peer), Some("AA:in-1".into()), case::Side::Requested, &f, false, node::clock::now())
+        .await
+        .unwrap();
+    n.cases
+        .create(
+            &who(case::Role::CaseWorker),
+            Some("other-1".into()),
+            case::Side::Requesting,
+            &f,
+            false,
+            node::clock::now(),
+        )
+        .await
+        .unwrap();
+    for (name, want) in [("case_worker", vec!["mine-1"]), ("case_worker_2", vec!["mine-2"])] {
+        let sid = login(&n.app, name).await;
+        assert_eq!(page_list(&n.app, &sid).await, want, "{name} on /cases");
+        assert_eq!(api_list(&n.app, &sid).await, want, "{name} through the API");
+    }
+    let (_, _, page) = send(&n.app, get("/cases", &login(&n.app, "case_worker").await)).await;
+    assert!(page.contains("The cases you opened"), "{page}");
+    // The other roles keep what their role sees: every case of the node for the
+    // administrator (metadata) and the central authority (but the provider's side).
+    let all = vec!["AA:in-1", "mine-1", "mine-2", "other-1"];
+    for name in ["administrator", "central_authority", "judge"] {
+        let sid = login(&n.app, name).await;
+        assert_eq!(page_list(&n.app, &sid).await, all, "{name} on /cases");
+        assert_eq!(api_list(&n.app, &sid).await, all, "{name} through the API");
+    }
+}
+
+/// The role pages' whole passes over the cases, from `/metrics`.
+async fn passes(app: &axum::Router) -> u64 {
+    let (_, _, m) = send(app, Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await;
+    m.lines().find_map(|l| l.strip_prefix("custodia_role_pages_passes_total ")).expect("the metric").parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_pages_own_accesses_do_not_make_a_new_pass_over_the_cases() {
+    let n = node().await;
+    let worker = who(case::Role::CaseWorker);
+    let f = file("stored-data-confidential.case.json");
+    for i in 0..3 {
+        let id = format!("r{i}");
+        n.cases.create(&worker, Some(id.clone()), case::Side::Requesting, &f, false, node::clock::now()).await.unwrap();
+        n.cases.command(&worker, &id, &case::Command::SubmitForAuthorization, None, node::clock::now()).await.unwrap();
+    }
+    let judge = login(&n.app, "judge").await;
+    let (_, _, page) = send(&n.app, get("/judge", &judge)).await;
+    assert!(page.contains("Authorizations <span class=\"count\">(3)</span>"), "{page}");
+    assert_eq!(passes(&n.app).await, 1, "the first page makes the pass");
+    // Each page commits its accesses to the log (the log grows), and the next pages are
+    // brought up to date from those entries, without a new pass.
+    let size = n.cases.log_size();
+    for _ in 0..3 {
+        let (s, _, _) = send(&n.app, get("/judge", &judge)).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert!(n.cases.log_size() >= size + 9, "three accesses per page were logged");
+    let ca = login(&n.app, "central_authority").await;
+    send(&n.app, get("/authority", &ca)).await;
+    send(&n.app, get("/cases", &ca)).await;
+    assert_eq!(passes(&n.app).await, 1, "no new pass after the pages' own accesses");
+    // A change to a case is read from the log's new entries too.
+    n.cases
+        .command(
+            &worker,
+            "r0",
+            &case::Command::Withdraw { reasons: vec!["No longer needed.".into()] },
+            None,
+            node::clock::now(),
+        )
+        .await
+        .unwrap();
+    let (_, _, page) = send(&n.app, get("/judge", &judge)).await;
+    assert!(page.contains("Authorizations <span class=\"count\">(2)</span>"), "{page}");
+    assert_eq!(passes(&n.app).await, 1);
+}

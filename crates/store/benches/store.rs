@@ -165,6 +165,7 @@ async fn updates(store: Arc<dyn Store>, tasks: usize, secs: Duration) -> anyhow:
             state: "received".into(),
             snapshot: vec![1; 1024],
             created_at: UnixTime(0),
+            opened_by: None,
         };
         store.create_case(case, vec![]).await?;
     }

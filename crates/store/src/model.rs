@@ -66,6 +66,9 @@ pub struct NewCase {
     pub snapshot: Vec<u8>,
     /// When it was created.
     pub created_at: UnixTime,
+    /// Who opened it at this node (the account's or the token holder's name); none for a
+    /// case that arrived from another node. Never changes.
+    pub opened_by: Option<String>,
 }
 
 /// An event to append to a case. The store numbers it (`seq`) in the order given.
@@ -119,6 +122,8 @@ pub struct CaseRecord {
     pub created_at: UnixTime,
     /// When it was last written (`created_at` until the first update).
     pub updated_at: UnixTime,
+    /// Who opened it at this node, if a person or program here did (see [`NewCase`]).
+    pub opened_by: Option<String>,
 }
 
 /// A stored event.
@@ -175,6 +180,8 @@ pub struct CaseFilter {
     pub kind: Option<String>,
     /// Only cases in this state.
     pub state: Option<String>,
+    /// Only cases opened by this name ([`NewCase::opened_by`]).
+    pub opened_by: Option<String>,
 }
 
 /// One page of a listing, in creation order (then id order).
@@ -278,6 +285,9 @@ pub(crate) fn check_new_case(c: &NewCase, events: &[NewEvent]) -> Result<(), Sto
     check_name("node", &c.node)?;
     check_name("kind", &c.kind)?;
     check_name("state", &c.state)?;
+    if let Some(who) = &c.opened_by {
+        check_name("opener", who)?;
+    }
     check_events(events)
 }
 
@@ -301,7 +311,12 @@ pub(crate) fn check_filter(f: &CaseFilter, limit: u32) -> Result<(), StoreError>
     if limit == 0 || limit > MAX_PAGE {
         return Err(StoreError::Invalid(format!("page limit {limit} is outside 1..={MAX_PAGE}")));
     }
-    for (what, v) in [("node filter", &f.node), ("kind filter", &f.kind), ("state filter", &f.state)] {
+    for (what, v) in [
+        ("node filter", &f.node),
+        ("kind filter", &f.kind),
+        ("state filter", &f.state),
+        ("opener filter", &f.opened_by),
+    ] {
         if let Some(v) = v {
             check_name(what, v)?;
         }

@@ -188,9 +188,9 @@ impl Store for PostgresStore {
         let cols = EventColumns::new(first_events);
         let row = sqlx::query(
             "WITH c AS (
-                INSERT INTO cases (id, node, kind, state, version, last_seq, snapshot, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING
-                RETURNING id, node, kind, state, version, last_seq, snapshot, created_at, updated_at
+                INSERT INTO cases (id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by)
+                VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7, $13) ON CONFLICT (id) DO NOTHING
+                RETURNING id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by
              ), e AS (
                 INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by)
                 SELECT c.id, t.ord, t.kind, t.at, t.bytes, t.salt, t.reveal_by
@@ -211,6 +211,7 @@ impl Store for PostgresStore {
         .bind(cols.bytes)
         .bind(cols.salts)
         .bind(cols.reveal_bys)
+        .bind(case.opened_by.as_deref())
         .fetch_optional(&self.pool)
         .await?;
         match row {
@@ -221,7 +222,7 @@ impl Store for PostgresStore {
 
     async fn load_case(&self, id: &CaseId) -> Result<Option<CaseRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at FROM cases WHERE id = $1",
+            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by FROM cases WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -256,9 +257,9 @@ impl Store for PostgresStore {
         check_filter(filter, limit)?;
         let after = cursor.map(Cursor::position).transpose()?;
         let rows = sqlx::query(
-            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at FROM cases
+            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by FROM cases
              WHERE ($1::text IS NULL OR node = $1) AND ($2::text IS NULL OR kind = $2)
-               AND ($3::text IS NULL OR state = $3)
+               AND ($3::text IS NULL OR state = $3) AND ($7::text IS NULL OR opened_by = $7)
                AND ($4::int8 IS NULL OR (created_at, id) > ($4, $5::text))
              ORDER BY created_at, id LIMIT $6",
         )
@@ -268,6 +269,7 @@ impl Store for PostgresStore {
         .bind(after.as_ref().map(|a| a.0.0))
         .bind(after.as_ref().map(|a| a.1.as_str().to_owned()))
         .bind(i64::from(limit) + 1)
+        .bind(filter.opened_by.as_deref())
         .fetch_all(&self.pool)
         .await?;
         page(rows.iter().map(|row| case_from_row!(row)).collect::<Result<Vec<_>, _>>()?, limit)
@@ -438,7 +440,7 @@ async fn update_one(pool: &PgPool, id: &CaseId, update: CaseUpdate) -> Result<Ca
             UPDATE cases SET version = version + 1, state = $3, snapshot = $4, updated_at = $5,
                              last_seq = last_seq + $6
             WHERE id = $1 AND version = $2
-            RETURNING id, node, kind, state, version, last_seq, snapshot, created_at, updated_at
+            RETURNING id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by
          ), e AS (
             INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by)
             SELECT u.id, u.last_seq - $6 + t.ord, t.kind, t.at, t.bytes, t.salt, t.reveal_by
@@ -512,7 +514,7 @@ async fn update_many(
             UPDATE cases c SET version = c.version + 1, state = i.state, snapshot = i.snapshot,
                                updated_at = i.at, last_seq = c.last_seq + i.n
             FROM i WHERE c.id = i.id AND c.version = i.expected
-            RETURNING c.id, c.node, c.kind, c.version, c.last_seq, c.created_at, i.n
+            RETURNING c.id, c.node, c.kind, c.version, c.last_seq, c.created_at, c.opened_by, i.n
          ), e AS (
             INSERT INTO events (case_id, seq, kind, at, bytes, salt, reveal_by)
             SELECT u.id, u.last_seq - u.n + ev.ord, ev.kind, ev.at, ev.bytes, ev.salt, ev.reveal_by
@@ -520,7 +522,7 @@ async fn update_many(
                                $13::int8[]) AS ev(case_id, ord, kind, at, bytes, salt, reveal_by)
                  ON ev.case_id = u.id
          )
-         SELECT id, node, kind, version, last_seq, created_at FROM u",
+         SELECT id, node, kind, version, last_seq, created_at, opened_by FROM u",
     )
     .bind(&ids)
     .bind(&expected)
@@ -573,5 +575,6 @@ fn record_after_update(row: &sqlx::postgres::PgRow, p: &PendingUpdate) -> Result
         snapshot: p.update.snapshot.clone(),
         created_at: UnixTime(row.try_get("created_at")?),
         updated_at: p.update.at,
+        opened_by: row.try_get("opened_by")?,
     })
 }

@@ -18,6 +18,7 @@ macro_rules! case_from_row {
                 snapshot: row.try_get("snapshot")?,
                 created_at: $crate::UnixTime(row.try_get("created_at")?),
                 updated_at: $crate::UnixTime(row.try_get("updated_at")?),
+                opened_by: row.try_get("opened_by")?,
             })
         })()
     }};

@@ -320,8 +320,8 @@ async fn create<'a>(
 ) -> Result<Result<Outcome, StoreError>, sqlx::Error> {
     let n = events.len() as i64;
     let done = sqlx::query(
-        "INSERT INTO cases (id, node, kind, state, version, last_seq, snapshot, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO cases (id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?8) ON CONFLICT (id) DO NOTHING",
     )
     .bind(case.id.as_str())
     .bind(case.node.as_str())
@@ -330,6 +330,7 @@ async fn create<'a>(
     .bind(n)
     .bind(case.snapshot.as_slice())
     .bind(case.created_at.0)
+    .bind(case.opened_by.as_deref())
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
@@ -346,6 +347,7 @@ async fn create<'a>(
         snapshot: case.snapshot.clone(),
         created_at: case.created_at,
         updated_at: case.created_at,
+        opened_by: case.opened_by.clone(),
     })))
 }
 
@@ -358,7 +360,7 @@ async fn update_case<'a>(
     let n = update.events.len() as i64;
     let row = sqlx::query(
         "UPDATE cases SET version = version + 1, state = ?3, snapshot = ?4, updated_at = ?5, last_seq = last_seq + ?6
-         WHERE id = ?1 AND version = ?2 RETURNING node, kind, version, last_seq, created_at",
+         WHERE id = ?1 AND version = ?2 RETURNING node, kind, version, last_seq, created_at, opened_by",
     )
     .bind(id.as_str())
     .bind(update.expected_version as i64)
@@ -389,6 +391,7 @@ async fn update_case<'a>(
             snapshot: update.snapshot.clone(),
             created_at: crate::UnixTime(row.try_get("created_at")?),
             updated_at: update.at,
+            opened_by: row.try_get("opened_by")?,
         })
     })();
     Ok(record.map(Outcome::Case))
@@ -472,7 +475,7 @@ impl Store for SqliteStore {
 
     async fn load_case(&self, id: &CaseId) -> Result<Option<CaseRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at FROM cases WHERE id = ?1",
+            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by FROM cases WHERE id = ?1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.readers)
@@ -505,8 +508,9 @@ impl Store for SqliteStore {
         check_filter(filter, limit)?;
         let after = cursor.map(Cursor::position).transpose()?;
         let rows = sqlx::query(
-            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at FROM cases
+            "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by FROM cases
              WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR state = ?3)
+               AND (?7 IS NULL OR opened_by = ?7)
                AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
              ORDER BY created_at, id LIMIT ?6",
         )
@@ -516,6 +520,7 @@ impl Store for SqliteStore {
         .bind(after.as_ref().map(|a| a.0.0))
         .bind(after.as_ref().map(|a| a.1.as_str().to_owned()))
         .bind(i64::from(limit) + 1)
+        .bind(filter.opened_by.as_deref())
         .fetch_all(&self.readers)
         .await?;
         page(rows.iter().map(|row| case_from_row!(row)).collect::<Result<Vec<_>, _>>()?, limit)

@@ -22,6 +22,7 @@ fn new_case(case: &str, node: &str, kind: &str, state: &str, created_at: i64) ->
         state: state.into(),
         snapshot: format!("snapshot of {case} at creation").into_bytes(),
         created_at: UnixTime(created_at),
+        opened_by: None,
     }
 }
 
@@ -260,8 +261,16 @@ async fn list_with_pagination(s: Arc<dyn Store>) {
         let node = if i % 2 == 0 { "DE" } else { "FR" };
         let kind = ["requesting", "requested", "provider"][(i % 3) as usize];
         let state = if i % 5 == 0 { "closed" } else { "open" };
-        // Several cases share a creation time: the id breaks the tie.
-        let rec = s.create_case(new_case(&format!("L{:02}", 24 - i), node, kind, state, i / 4), vec![]).await.unwrap();
+        // Several cases share a creation time: the id breaks the tie. Some were opened
+        // here by a person (one of two), the rest arrived from elsewhere.
+        let mut c = new_case(&format!("L{:02}", 24 - i), node, kind, state, i / 4);
+        c.opened_by = [Some("alice"), Some("bob"), None][(i % 3) as usize].map(String::from);
+        let rec = s.create_case(c.clone(), vec![]).await.unwrap();
+        assert_eq!(rec.opened_by, c.opened_by);
+        // Who opened a case stays through its updates.
+        let rec = s.update_case(&rec.id, update(1, state, vec![], i / 4)).await.unwrap();
+        assert_eq!(rec.opened_by, c.opened_by);
+        assert_eq!(s.load_case(&rec.id).await.unwrap().as_ref(), Some(&rec));
         all.push(rec);
     }
     all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -271,6 +280,9 @@ async fn list_with_pagination(s: Arc<dyn Store>) {
         CaseFilter { kind: Some("provider".into()), ..CaseFilter::default() },
         CaseFilter { node: Some("FR".into()), state: Some("open".into()), ..CaseFilter::default() },
         CaseFilter { node: Some("XX".into()), ..CaseFilter::default() },
+        CaseFilter { opened_by: Some("alice".into()), ..CaseFilter::default() },
+        CaseFilter { node: Some("DE".into()), opened_by: Some("bob".into()), ..CaseFilter::default() },
+        CaseFilter { opened_by: Some("carol".into()), ..CaseFilter::default() },
     ];
     for filter in &filters {
         let want: Vec<&CaseRecord> = all
@@ -278,6 +290,7 @@ async fn list_with_pagination(s: Arc<dyn Store>) {
             .filter(|c| filter.node.as_ref().is_none_or(|v| v == &c.node))
             .filter(|c| filter.kind.as_ref().is_none_or(|v| v == &c.kind))
             .filter(|c| filter.state.as_ref().is_none_or(|v| v == &c.state))
+            .filter(|c| filter.opened_by.is_none() || filter.opened_by == c.opened_by)
             .collect();
         for limit in [1, 4, 7, 25, 1000] {
             let mut got = Vec::new();
@@ -305,6 +318,11 @@ async fn list_with_pagination(s: Arc<dyn Store>) {
     }
     let bad_filter = CaseFilter { state: Some(String::new()), ..CaseFilter::default() };
     assert!(matches!(s.list_cases(&bad_filter, None, 10).await, Err(StoreError::Invalid(_))));
+    let bad_filter = CaseFilter { opened_by: Some("a\nb".into()), ..CaseFilter::default() };
+    assert!(matches!(s.list_cases(&bad_filter, None, 10).await, Err(StoreError::Invalid(_))));
+    let mut bad_case = new_case("L-bad", "DE", "requesting", "open", 30);
+    bad_case.opened_by = Some(String::new());
+    assert!(matches!(s.create_case(bad_case, vec![]).await, Err(StoreError::Invalid(_))));
 }
 
 async fn reveal_and_log_bookkeeping(s: Arc<dyn Store>) {

@@ -99,6 +99,7 @@ async fn killed_writers_lose_nothing(target: String) {
                 state: "v1".into(),
                 snapshot: vec![],
                 created_at: UnixTime(0),
+                opened_by: None,
             };
             store.create_case(case, vec![]).await.unwrap();
         }

@@ -17,6 +17,7 @@ async fn the_database_refuses_to_rewrite_history() {
         state: "received".into(),
         snapshot: vec![],
         created_at: UnixTime(0),
+        opened_by: None,
     };
     let ev =
         NewEvent { kind: "e".into(), at: UnixTime(1), bytes: b"original".to_vec(), salt: [9; 32], reveal_by: None };
@@ -62,6 +63,7 @@ fn case(id: &str) -> NewCase {
         state: "received".into(),
         snapshot: vec![],
         created_at: UnixTime(0),
+        opened_by: None,
     }
 }
 

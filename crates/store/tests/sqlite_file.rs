@@ -14,6 +14,7 @@ fn new_case(id: &str) -> NewCase {
         state: "received".into(),
         snapshot: vec![],
         created_at: UnixTime(0),
+        opened_by: None,
     }
 }
 

@@ -170,10 +170,42 @@ impl Fetch for DirStorage {
     }
 }
 
+/// Most fsyncs [`DirStorage::put_all`] runs side by side (a larger write, a big batch,
+/// syncs its files one after the other as they are written).
+const AT_ONCE: usize = 32;
+
+/// Runs `f` on every item, side by side (one thread each beyond the first), and returns
+/// the first error once all have ended.
+fn each_at_once<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), StorageError> + Sync) -> Result<(), StorageError> {
+    match items {
+        [] => Ok(()),
+        [one] => f(one),
+        [first, rest @ ..] => std::thread::scope(|scope| {
+            let f = &f;
+            let others: Vec<_> = rest.iter().map(|item| scope.spawn(move || f(item))).collect();
+            let mut result = f(first);
+            for h in others {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(StorageError::Io {
+                        op: "fsync",
+                        path: String::new(),
+                        source: std::io::Error::other("a thread panicked"),
+                    })
+                });
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        }),
+    }
+}
+
 impl Storage for DirStorage {
     fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         let mut renames = Vec::with_capacity(items.len());
+        let mut files = Vec::with_capacity(items.len());
         for (key, data) in items {
             check_key(key)?;
             let path = self.root.join(key);
@@ -184,15 +216,25 @@ impl Storage for DirStorage {
             let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
             let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
             f.write_all(data).map_err(io_err("write", &tmp))?;
-            f.sync_data().map_err(io_err("fsync", &tmp))?;
+            if items.len() <= AT_ONCE {
+                files.push((f, tmp.clone()));
+            } else {
+                f.sync_data().map_err(io_err("fsync", &tmp))?;
+            }
             renames.push((tmp, path));
             dirs.insert(dir);
         }
+        // Every file's data is durable before any of them takes its name, and every
+        // rename before this returns; the fsyncs of one step run side by side (the file
+        // system commits them together rather than one after the other).
+        each_at_once(&files, |(f, tmp)| f.sync_data().map_err(io_err("fsync", tmp)))?;
+        drop(files);
         for (tmp, path) in &renames {
             fs::rename(tmp, path).map_err(io_err("rename", path))?;
         }
-        for d in dirs.iter().rev() {
-            Self::sync_dir(d)?;
+        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+        for some in dirs.chunks(AT_ONCE) {
+            each_at_once(some, |d| Self::sync_dir(d))?;
         }
         Ok(())
     }

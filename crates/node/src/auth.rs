@@ -80,8 +80,11 @@ use case::engine::hex;
 #[derive(Debug, Clone)]
 pub struct Tokens {
     path: PathBuf,
-    read: Arc<Mutex<Option<(FileStamp, Arc<Vec<TokenRecord>>)>>>,
+    read: Arc<Mutex<Option<Read>>>,
 }
+
+/// The records as last read, with the stamp of the file they were read from.
+type Read = (FileStamp, Arc<Vec<TokenRecord>>);
 
 /// What tells that the registry file changed: it is replaced by a rename on every write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -347,31 +347,49 @@ impl Store for PostgresStore {
         if accesses.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        // One statement: one round trip and one commit for all of them. A case that does not
+        // exist fails it whole (the foreign key); then the cases are looked up to name it.
+        let mut ids = Vec::with_capacity(accesses.len());
+        let (mut ats, mut roles, mut whats) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bytes, mut salts, mut indices) = (Vec::new(), Vec::new(), Vec::new());
         for a in &accesses {
-            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = $1")
-                .bind(a.case_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::CaseNotFound(a.case_id.clone()));
-            }
-            sqlx::query(
-                "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(a.case_id.as_str())
-            .bind(a.at.0)
-            .bind(a.role.as_str())
-            .bind(a.what.as_str())
-            .bind(a.bytes.as_slice())
-            .bind(a.salt.as_slice())
-            .bind(to_db("log index", a.log_index)?)
-            .execute(&mut *tx)
-            .await?;
+            ids.push(a.case_id.as_str().to_owned());
+            ats.push(a.at.0);
+            roles.push(a.role.clone());
+            whats.push(a.what.clone());
+            bytes.push(a.bytes.clone());
+            salts.push(a.salt.to_vec());
+            indices.push(to_db("log index", a.log_index)?);
         }
-        tx.commit().await?;
-        Ok(())
+        let inserted = sqlx::query(
+            "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::int8[])",
+        )
+        .bind(&ids)
+        .bind(&ats)
+        .bind(&roles)
+        .bind(&whats)
+        .bind(&bytes)
+        .bind(&salts)
+        .bind(&indices)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => {
+                for a in &accesses {
+                    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = $1")
+                        .bind(a.case_id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    if exists.is_none() {
+                        return Err(StoreError::CaseNotFound(a.case_id.clone()));
+                    }
+                }
+                Err(sqlx::Error::Database(e).into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn accesses(&self, id: &CaseId) -> Result<Vec<AccessRecord>, StoreError> {

@@ -287,11 +287,8 @@ impl Directory {
                 }
                 let state = StateCode::parse(state).ok_or_else(|| bad(n, "the State must be two capital letters"))?;
                 let role = PartyRole::parse(role).ok_or_else(|| bad(n, &format!("unknown role {role:?}")))?;
-                if !endpoint.starts_with("https://")
-                    && !endpoint.starts_with("http://127.")
-                    && !endpoint.starts_with("http://[::1]")
-                {
-                    return Err(bad(n, "the endpoint must be https:// (or http:// on loopback)"));
+                if !endpoint.starts_with("https://") && !plain_loopback(endpoint) {
+                    return Err(bad(n, "the endpoint must be https:// (or http:// to a loopback address)"));
                 }
                 parties.push(Party {
                     name: name.into(),
@@ -441,4 +438,23 @@ pub fn sign(directory: &Directory, keys: &[&tlog::note::SignerKey]) -> Result<Ve
         note.sign(k, 0)?;
     }
     Ok(note.to_bytes())
+}
+
+/// An `http://` endpoint whose host is a loopback IP address (`127.0.0.0/8`, `::1`): the only
+/// plain-HTTP endpoints a directory may list (tests and single-machine demos). A name such as
+/// `127.0.0.1.example.org` is not an address and is refused.
+fn plain_loopback(endpoint: &str) -> bool {
+    let Some(rest) = endpoint.strip_prefix("http://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
+            _ => return false,
+        },
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -129,6 +129,15 @@ fn keys_are_looked_up_with_their_validity() {
 }
 
 #[test]
+fn plain_http_only_to_a_loopback_address() {
+    let good = v1().to_text();
+    for ok in ["http://127.0.0.1:18443", "http://127.5.6.7", "http://[::1]:18443/", "https://example.org"] {
+        let text = good.replace("https://127.0.0.1:18443", ok);
+        assert!(Directory::parse_text(&text).is_ok(), "{ok} refused");
+    }
+}
+
+#[test]
 fn malformed_texts_name_the_line() {
     let good = v1().to_text();
     for (bad, line) in [
@@ -137,6 +146,10 @@ fn malformed_texts_name_the_line() {
         (good.replace(" AA central_authority", " aa central_authority"), 5),
         (good.replace("central_authority https", "judge https"), 5),
         (good.replace("https://127.0.0.1:18443", "http://example.org"), 5),
+        (good.replace("https://127.0.0.1:18443", "http://127.0.0.1.example.org:18443"), 5),
+        (good.replace("https://127.0.0.1:18443", "http://127.0.0.1@example.org"), 5),
+        (good.replace("https://127.0.0.1:18443", "http://[::1].example.org"), 5),
+        (good.replace("https://127.0.0.1:18443", "http://10.0.0.1:18443"), 5),
         (good.replacen("recipient age1", "recipient xyz1", 1), 7),
         (good.replacen("witnesses BB-central-authority", "witnesses BB-central-authority ZZ", 1), 0),
         (good.replacen("log AA-central-authority.log", "log other.log", 1), 8),

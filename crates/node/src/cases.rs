@@ -517,6 +517,27 @@ impl Cases {
         Ok(out)
     }
 
+    /// The records of `events` as the store holds them once written after event `last_seq`
+    /// of the case (a write is all or nothing, its events numbered on from `last_seq`), so
+    /// that they need not be read back.
+    fn stored_as(id: &CaseId, last_seq: u64, events: Vec<NewEvent>) -> Vec<store::EventRecord> {
+        events
+            .into_iter()
+            .zip(last_seq + 1..)
+            .map(|(e, seq)| store::EventRecord {
+                case_id: id.clone(),
+                seq,
+                kind: e.kind,
+                at: e.at,
+                bytes: e.bytes,
+                salt: e.salt,
+                reveal_by: e.reveal_by,
+                log_index: None,
+                revealed: false,
+            })
+            .collect()
+    }
+
     /// Commits stored events to the log and records their indices.
     async fn log_events(&self, id: &CaseId, events: Vec<store::EventRecord>) -> Result<(), Problem> {
         if events.is_empty() {
@@ -649,7 +670,7 @@ impl Cases {
                     // A case from another node was opened by no one here.
                     opened_by: (!matches!(caller.role, Role::Peer | Role::Clock)).then(|| caller.name.clone()),
                 },
-                events,
+                events.clone(),
             )
             .await;
         let record = match stored {
@@ -661,7 +682,7 @@ impl Cases {
         };
         self.crash_point(CrashPoint::AfterStore)?;
         let logged = async {
-            self.log_events(&case_id, self.store.events(&case_id).await.map_err(store_problem)?).await?;
+            self.log_events(&case_id, Self::stored_as(&case_id, 0, events)).await?;
             self.publish_due(&case_id, &case, now.date()).await
         }
         .await;
@@ -722,7 +743,7 @@ impl Cases {
                     expected_version: record.version,
                     state: after.state.id().into(),
                     snapshot: serde_json::to_vec(&after).map_err(|e| internal("the case", &e.to_string()))?,
-                    events: new_events,
+                    events: new_events.clone(),
                     at: UnixTime(now.0),
                 },
             )
@@ -736,9 +757,7 @@ impl Cases {
         };
         self.crash_point(CrashPoint::AfterStore)?;
         let logged = async {
-            let all = self.store.events(&case_id).await.map_err(store_problem)?;
-            let new: Vec<_> = all.into_iter().filter(|r| r.seq > record.last_seq).collect();
-            self.log_events(&case_id, new).await?;
+            self.log_events(&case_id, Self::stored_as(&case_id, record.last_seq, new_events)).await?;
             self.publish_due(&case_id, &after, now.date()).await
         }
         .await;

@@ -517,6 +517,39 @@ impl Cases {
         Ok(out)
     }
 
+    /// What follows the write of a case and its `events` (numbered on from `last_seq`): if it
+    /// failed, its held messages are settled and the error returned; if it was stored, the
+    /// events are committed to the log, the reveals due are published, and the messages are
+    /// released, whatever became of the logging (the next start logs what is missing).
+    #[allow(clippy::too_many_arguments)]
+    async fn after_write(
+        &self,
+        id: &CaseId,
+        stored: Result<store::CaseRecord, StoreError>,
+        held: Vec<(PathBuf, Option<Hold>)>,
+        case: &Case,
+        last_seq: u64,
+        events: Vec<NewEvent>,
+        today: treaty::Date,
+    ) -> Result<store::CaseRecord, Problem> {
+        let record = match stored {
+            Ok(r) => r,
+            Err(e) => {
+                self.settle_unstored(held).await;
+                return Err(store_problem(e));
+            }
+        };
+        self.crash_point(CrashPoint::AfterStore)?;
+        let logged = async {
+            self.log_events(id, Self::stored_as(id, last_seq, events)).await?;
+            self.publish_due(id, case, today).await
+        }
+        .await;
+        self.release(held)?;
+        logged?;
+        Ok(record)
+    }
+
     /// The records of `events` as the store holds them once written after event `last_seq`
     /// of the case (a write is all or nothing, its events numbered on from `last_seq`), so
     /// that they need not be read back.
@@ -673,22 +706,7 @@ impl Cases {
                 events.clone(),
             )
             .await;
-        let record = match stored {
-            Ok(r) => r,
-            Err(e) => {
-                self.settle_unstored(held).await;
-                return Err(store_problem(e));
-            }
-        };
-        self.crash_point(CrashPoint::AfterStore)?;
-        let logged = async {
-            self.log_events(&case_id, Self::stored_as(&case_id, 0, events)).await?;
-            self.publish_due(&case_id, &case, now.date()).await
-        }
-        .await;
-        // Stored: its messages go, whatever became of the logging (the next start logs).
-        self.release(held)?;
-        logged?;
+        let record = self.after_write(&case_id, stored, held, &case, 0, events, now.date()).await?;
         Ok(self.view(record.version, &case, View::Full, now.date()))
     }
 
@@ -748,22 +766,7 @@ impl Cases {
                 },
             )
             .await;
-        let stored = match stored {
-            Ok(r) => r,
-            Err(e) => {
-                self.settle_unstored(held).await;
-                return Err(store_problem(e));
-            }
-        };
-        self.crash_point(CrashPoint::AfterStore)?;
-        let logged = async {
-            self.log_events(&case_id, Self::stored_as(&case_id, record.last_seq, new_events)).await?;
-            self.publish_due(&case_id, &after, now.date()).await
-        }
-        .await;
-        // Stored: its messages go, whatever became of the logging (the next start logs).
-        self.release(held)?;
-        logged?;
+        let stored = self.after_write(&case_id, stored, held, &after, record.last_seq, new_events, now.date()).await?;
         let events = events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
         Ok((self.view(stored.version, &after, View::Full, now.date()), events))
     }

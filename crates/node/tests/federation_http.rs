@@ -45,6 +45,29 @@ struct Planned {
     scheme: &'static str,
 }
 
+/// A case worker opens requesting case `id` (stored data, confidential), a judge
+/// authorizes it, and the case worker sends it: one message queued for B.
+async fn send_request(cases: &node::cases::Cases, id: &str) {
+    cases
+        .create(
+            &who(Role::CaseWorker),
+            Some(id.into()),
+            Side::Requesting,
+            &file("stored-data-confidential"),
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    for (cmd, role) in [
+        (Command::SubmitForAuthorization, Role::CaseWorker),
+        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
+        (Command::Send, Role::CaseWorker),
+    ] {
+        cases.command(&who(role), id, &cmd, None, now()).await.unwrap();
+    }
+}
+
 fn plan(name: &'static str, role: PartyRole, state: &'static str) -> Planned {
     let dir = tempfile::tempdir().unwrap();
     let identity = node::peers::identity(&dir.path().join("data"), name, now().0 as u64).unwrap();
@@ -177,24 +200,7 @@ async fn a_request_travels_and_every_answer_comes_back() {
     let (a, b) = (start(pa, &dir).await, start(pb, &dir).await);
 
     // A drafts, a judge authorizes, A sends: the request reaches B, which acknowledges.
-    a.cases
-        .create(
-            &who(Role::CaseWorker),
-            Some("x1".into()),
-            Side::Requesting,
-            &file("stored-data-confidential"),
-            false,
-            now(),
-        )
-        .await
-        .unwrap();
-    for (cmd, role) in [
-        (Command::SubmitForAuthorization, Role::CaseWorker),
-        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
-        (Command::Send, Role::CaseWorker),
-    ] {
-        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
-    }
+    send_request(&a.cases, "x1").await;
     assert_eq!(a.peers.pending(), 1);
     deliver_all(&[&a, &b]).await;
     let theirs = "AA-central-authority:x1";
@@ -927,24 +933,7 @@ async fn delivery_over_https_trusts_only_the_configured_certificates() {
 
     // A trusts the platform's roots only: B's certificate is refused, the message stays.
     let a = open_unserved(name, &base, &dir).await;
-    a.cases
-        .create(
-            &who(Role::CaseWorker),
-            Some("x1".into()),
-            Side::Requesting,
-            &file("stored-data-confidential"),
-            false,
-            now(),
-        )
-        .await
-        .unwrap();
-    for (cmd, role) in [
-        (Command::SubmitForAuthorization, Role::CaseWorker),
-        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
-        (Command::Send, Role::CaseWorker),
-    ] {
-        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
-    }
+    send_request(&a.cases, "x1").await;
     assert_eq!(a.peers.deliver(now().0 as u64).await, 0);
     assert_eq!(a.peers.pending(), 1);
     drop(a);
@@ -982,24 +971,7 @@ async fn delivery_over_https_trusts_only_the_configured_certificates() {
 #[tokio::test]
 async fn the_sender_learns_when_a_delivered_message_is_not_acted_on() {
     let (a, b, _, _) = two_nodes().await;
-    a.cases
-        .create(
-            &who(Role::CaseWorker),
-            Some("x1".into()),
-            Side::Requesting,
-            &file("stored-data-confidential"),
-            false,
-            now(),
-        )
-        .await
-        .unwrap();
-    for (cmd, role) in [
-        (Command::SubmitForAuthorization, Role::CaseWorker),
-        (Command::Authorize { reference: "IJ-1".into(), reasons: vec!["Proportionate.".into()] }, Role::Judge),
-        (Command::Send, Role::CaseWorker),
-    ] {
-        a.cases.command(&who(role), "x1", &cmd, None, now()).await.unwrap();
-    }
+    send_request(&a.cases, "x1").await;
     deliver_all(&[&a, &b]).await;
     let theirs = "AA-central-authority:x1";
     assert_eq!(state(&b, Role::CentralAuthority, theirs).await, "received");

@@ -6,13 +6,18 @@
 #   bench/seal.sh            1 GiB in /dev/shm
 #   BIG=8 bench/seal.sh      also peak memory of seal/verify/open on an 8 GiB file
 #                            (sparse input on disk, package on disk: needs ~16 GiB free)
+#   CUSTODIA_BIN=target/release/custodia bench/seal.sh   use that binary, build nothing
 # Needs: age, gpg, /usr/bin/time. Envelope rates: cargo bench -p seal --bench envelope.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p custodia
-C=$(realpath "$target/release/custodia")
+if [ -n "${CUSTODIA_BIN:-}" ]; then
+  C=$(realpath "$CUSTODIA_BIN")
+else
+  cargo build --release -q -p custodia
+  C=$(realpath "$target/release/custodia")
+fi
 W=/dev/shm/custodia-seal-bench
 rm -rf "$W" && mkdir -p "$W" && cd "$W"
 trap 'rm -rf "$W"' EXIT

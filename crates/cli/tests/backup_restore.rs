@@ -54,6 +54,13 @@ async fn backup_while_writing_then_restore_and_serve() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("the log at size"), "{said}");
     assert!(!during.lock().unwrap().is_empty(), "the backup ran while nothing was written");
+    // The log's recycled files (the replaced checkpoints at least) are not backed up.
+    let spares = dir.path().join("node/data/log").join(tlog::storage::SPARES);
+    assert!(std::fs::read_dir(&spares).unwrap().count() > 0, "no file was recycled in {}", spares.display());
+    let listing = std::process::Command::new("tar").arg("-tf").arg(&archive).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("data/log/checkpoint"), "{listing}");
+    assert!(!listing.contains(tlog::storage::SPARES), "{listing}");
 
     // Refused: overwriting a backup; restoring into a directory that holds something.
     let again = custodia().args(["backup", "--config"]).arg(&config).arg("--out").arg(&archive).output().unwrap();

@@ -208,6 +208,10 @@ fn write_archive(
                     continue;
                 }
                 let kind = e.file_type().map_err(io(&path))?;
+                // The log's recycled files are not part of it.
+                if kind.is_dir() && name == tlog::storage::SPARES {
+                    continue;
+                }
                 if kind.is_dir() {
                     stack.push(path);
                 } else if kind.is_file() {

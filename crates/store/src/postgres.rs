@@ -8,6 +8,13 @@
 //! one transaction: one commit for many updates (group commit). Each update in the batch still succeeds
 //! or is refused on its own (a version mismatch simply matches no row); if the statement itself fails (a
 //! deadlock between two batches, say), it changed nothing and each of its updates is retried alone.
+//!
+//! Accesses and log indices (the small writes that follow a read or an update) are queued the same way and
+//! applied by two more writer tasks: each takes what is waiting (up to `max_batch` requests) and writes it
+//! in one transaction, one `INSERT … UNNEST` for all the accesses and one `UPDATE … FROM UNNEST` for all the
+//! indices, so that a loaded node commits once for many requests. Each request's outcome is still its own:
+//! if the transaction's statements fail or set fewer indices than asked, it is rolled back and every
+//! request is written alone, with its own error.
 //! Durability is the server's: with `synchronous_commit = on` (the default) a commit returns after the WAL
 //! is flushed, and concurrent commits share one flush (group commit).
 
@@ -58,14 +65,27 @@ impl PostgresOptions {
 pub struct PostgresStore {
     pool: PgPool,
     updates: mpsc::Sender<PendingUpdate>,
+    side: mpsc::Sender<SideWrite>,
     stats: Arc<Counters>,
 }
+
+/// A write that follows a read or an update, queued for a side writer.
+#[derive(Debug)]
+enum SideWrite {
+    Accesses(Vec<NewAccess>, oneshot::Sender<Result<(), StoreError>>),
+    Indices(CaseId, Vec<(u64, u64)>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// Tasks that write queued accesses and log indices.
+const SIDE_WRITERS: usize = 2;
 
 #[derive(Debug, Default)]
 struct Counters {
     batches: AtomicU64,
     batched_updates: AtomicU64,
     retried_alone: AtomicU64,
+    side_batches: AtomicU64,
+    side_batched: AtomicU64,
 }
 
 /// How the update writers have been doing since the store was connected.
@@ -77,6 +97,10 @@ pub struct BatchStats {
     pub batched_updates: u64,
     /// Updates retried alone because their batch's statement failed.
     pub retried_alone: u64,
+    /// Transactions that wrote the accesses and log indices of several requests at once.
+    pub side_batches: u64,
+    /// Requests (a read's accesses, an update's log indices) written by those transactions.
+    pub side_batched: u64,
 }
 
 #[derive(Debug)]
@@ -119,7 +143,12 @@ impl PostgresStore {
         for _ in 0..writers {
             tokio::spawn(run_update_writer(pool.clone(), queue.clone(), options.max_batch, stats.clone()));
         }
-        Ok(PostgresStore { pool, updates, stats })
+        let (side, side_queue) = mpsc::channel(options.max_batch.saturating_mul(SIDE_WRITERS));
+        let side_queue = Arc::new(Mutex::new(side_queue));
+        for _ in 0..SIDE_WRITERS {
+            tokio::spawn(run_side_writer(pool.clone(), side_queue.clone(), options.max_batch, stats.clone()));
+        }
+        Ok(PostgresStore { pool, updates, side, stats })
     }
 
     /// Counts of batched updates (for metrics).
@@ -128,12 +157,24 @@ impl PostgresStore {
             batches: self.stats.batches.load(Ordering::Relaxed),
             batched_updates: self.stats.batched_updates.load(Ordering::Relaxed),
             retried_alone: self.stats.retried_alone.load(Ordering::Relaxed),
+            side_batches: self.stats.side_batches.load(Ordering::Relaxed),
+            side_batched: self.stats.side_batched.load(Ordering::Relaxed),
         }
     }
 
     /// The connection pool (to share it, or close it with `pool().close()`).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Queues a write for the side writers and waits for its outcome.
+    async fn side_write(
+        &self,
+        write: impl FnOnce(oneshot::Sender<Result<(), StoreError>>) -> SideWrite,
+    ) -> Result<(), StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.side.send(write(reply)).await.map_err(|_| StoreError::Invalid("the store is closed".into()))?;
+        outcome.await.map_err(|_| StoreError::Invalid("the store's writer stopped".into()))?
     }
 
     /// Checks the store's invariants: every case has exactly the events `1..=last_seq`.
@@ -276,37 +317,14 @@ impl Store for PostgresStore {
     }
 
     async fn set_log_indices(&self, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
-        let mut db = Vec::with_capacity(indices.len());
-        for &(seq, log_index) in indices {
-            db.push((seq, log_index, to_db("seq", seq)?, to_db("log index", log_index)?));
-        }
-        if db.is_empty() {
+        if indices.is_empty() {
             return Ok(());
         }
-        // One transaction; a refused pair rolls back the others (the transaction is dropped).
-        let mut tx = self.pool.begin().await?;
-        for (seq, log_index, db_seq, db_index) in db {
-            let done = sqlx::query(
-                "UPDATE events SET log_index = $3
-                 WHERE case_id = $1 AND seq = $2 AND (log_index IS NULL OR log_index = $3)",
-            )
-            .bind(id.as_str())
-            .bind(db_seq)
-            .bind(db_index)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                let existing: Option<Option<i64>> =
-                    sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = $1 AND seq = $2")
-                        .bind(id.as_str())
-                        .bind(db_seq)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                return Err(log_index_refused(id, seq, log_index, existing));
-            }
+        for &(seq, log_index) in indices {
+            to_db("seq", seq)?;
+            to_db("log index", log_index)?;
         }
-        tx.commit().await?;
-        Ok(())
+        self.side_write(|reply| SideWrite::Indices(id.clone(), indices.to_vec(), reply)).await
     }
 
     async fn mark_revealed(&self, id: &CaseId, seq: u64) -> Result<(), StoreError> {
@@ -347,49 +365,10 @@ impl Store for PostgresStore {
         if accesses.is_empty() {
             return Ok(());
         }
-        // One statement: one round trip and one commit for all of them. A case that does not
-        // exist fails it whole (the foreign key); then the cases are looked up to name it.
-        let mut ids = Vec::with_capacity(accesses.len());
-        let (mut ats, mut roles, mut whats) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut bytes, mut salts, mut indices) = (Vec::new(), Vec::new(), Vec::new());
         for a in &accesses {
-            ids.push(a.case_id.as_str().to_owned());
-            ats.push(a.at.0);
-            roles.push(a.role.clone());
-            whats.push(a.what.clone());
-            bytes.push(a.bytes.clone());
-            salts.push(a.salt.to_vec());
-            indices.push(to_db("log index", a.log_index)?);
+            to_db("log index", a.log_index)?;
         }
-        let inserted = sqlx::query(
-            "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
-             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::int8[])",
-        )
-        .bind(&ids)
-        .bind(&ats)
-        .bind(&roles)
-        .bind(&whats)
-        .bind(&bytes)
-        .bind(&salts)
-        .bind(&indices)
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => {
-                for a in &accesses {
-                    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = $1")
-                        .bind(a.case_id.as_str())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    if exists.is_none() {
-                        return Err(StoreError::CaseNotFound(a.case_id.clone()));
-                    }
-                }
-                Err(sqlx::Error::Database(e).into())
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.side_write(|reply| SideWrite::Accesses(accesses, reply)).await
     }
 
     async fn accesses(&self, id: &CaseId) -> Result<Vec<AccessRecord>, StoreError> {
@@ -401,6 +380,190 @@ impl Store for PostgresStore {
         .await?;
         rows.iter().map(|row| access_from_row!(row)).collect()
     }
+}
+
+async fn run_side_writer(
+    pool: PgPool,
+    queue: Arc<Mutex<mpsc::Receiver<SideWrite>>>,
+    max_batch: usize,
+    stats: Arc<Counters>,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        let received = queue.lock().await.recv_many(&mut batch, max_batch).await;
+        if received == 0 {
+            return;
+        }
+        apply_side(&pool, std::mem::take(&mut batch), &stats).await;
+    }
+}
+
+/// Writes a batch of side writes in one transaction, or (one alone, or the
+/// transaction's statements refused) each alone.
+async fn apply_side(pool: &PgPool, batch: Vec<SideWrite>, stats: &Counters) {
+    if batch.len() > 1 {
+        match side_together(pool, &batch).await {
+            Ok(true) => {
+                stats.side_batches.fetch_add(1, Ordering::Relaxed);
+                stats.side_batched.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                for write in batch {
+                    let _ = write.into_reply().send(Ok(()));
+                }
+                return;
+            }
+            Ok(false) => {}
+            // The commit itself failed: whether it happened is unknown, so nothing is written again.
+            Err(e) => {
+                let message = e.to_string();
+                for write in batch {
+                    let _ = write.into_reply().send(Err(StoreError::Invalid(format!("commit failed: {message}"))));
+                }
+                return;
+            }
+        }
+    }
+    for write in batch {
+        match write {
+            SideWrite::Accesses(accesses, reply) => {
+                let _ = reply.send(insert_accesses(pool, &accesses).await);
+            }
+            SideWrite::Indices(id, indices, reply) => {
+                let _ = reply.send(set_indices_alone(pool, &id, &indices).await);
+            }
+        }
+    }
+}
+
+impl SideWrite {
+    fn into_reply(self) -> oneshot::Sender<Result<(), StoreError>> {
+        match self {
+            SideWrite::Accesses(_, reply) | SideWrite::Indices(_, _, reply) => reply,
+        }
+    }
+}
+
+/// The whole batch in one transaction. `Ok(false)`: a statement failed or set fewer indices
+/// than asked, and nothing was written; `Err`: the commit failed.
+async fn side_together(pool: &PgPool, batch: &[SideWrite]) -> Result<bool, StoreError> {
+    let mut accesses = Vec::new();
+    let (mut ids, mut seqs, mut indices) = (Vec::new(), Vec::new(), Vec::new());
+    for write in batch {
+        match write {
+            SideWrite::Accesses(a, _) => accesses.extend(a.iter()),
+            SideWrite::Indices(id, pairs, _) => {
+                for &(seq, log_index) in pairs {
+                    ids.push(id.as_str().to_owned());
+                    seqs.push(to_db("seq", seq)?);
+                    indices.push(to_db("log index", log_index)?);
+                }
+            }
+        }
+    }
+    let Ok(mut tx) = pool.begin().await else { return Ok(false) };
+    if !accesses.is_empty() && insert_accesses_statement(&accesses)?.execute(&mut *tx).await.is_err() {
+        return Ok(false);
+    }
+    if !ids.is_empty() {
+        let set = sqlx::query(
+            "UPDATE events e SET log_index = v.log_index
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS v(case_id, seq, log_index)
+             WHERE e.case_id = v.case_id AND e.seq = v.seq AND (e.log_index IS NULL OR e.log_index = v.log_index)",
+        )
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&indices)
+        .execute(&mut *tx)
+        .await;
+        // A pair asked twice, or refused: each request alone finds out which.
+        if !set.is_ok_and(|done| done.rows_affected() == ids.len() as u64) {
+            return Ok(false);
+        }
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// One `INSERT … UNNEST` for `accesses`.
+fn insert_accesses_statement<'a>(
+    accesses: &[&NewAccess],
+) -> Result<sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments>, StoreError> {
+    let mut ids = Vec::with_capacity(accesses.len());
+    let (mut ats, mut roles, mut whats) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bytes, mut salts, mut indices) = (Vec::new(), Vec::new(), Vec::new());
+    for a in accesses {
+        ids.push(a.case_id.as_str().to_owned());
+        ats.push(a.at.0);
+        roles.push(a.role.clone());
+        whats.push(a.what.clone());
+        bytes.push(a.bytes.clone());
+        salts.push(a.salt.to_vec());
+        indices.push(to_db("log index", a.log_index)?);
+    }
+    Ok(sqlx::query(
+        "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::int8[])",
+    )
+    .bind(ids)
+    .bind(ats)
+    .bind(roles)
+    .bind(whats)
+    .bind(bytes)
+    .bind(salts)
+    .bind(indices))
+}
+
+/// One request's accesses: one statement, one commit. A case that does not exist fails it
+/// whole (the foreign key); then the cases are looked up to name it.
+async fn insert_accesses(pool: &PgPool, accesses: &[NewAccess]) -> Result<(), StoreError> {
+    let refs: Vec<&NewAccess> = accesses.iter().collect();
+    match insert_accesses_statement(&refs)?.execute(pool).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => {
+            for a in accesses {
+                let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = $1")
+                    .bind(a.case_id.as_str())
+                    .fetch_optional(pool)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::CaseNotFound(a.case_id.clone()));
+                }
+            }
+            Err(sqlx::Error::Database(e).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One request's log indices, all or none, in one transaction.
+async fn set_indices_alone(pool: &PgPool, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
+    let mut db = Vec::with_capacity(indices.len());
+    for &(seq, log_index) in indices {
+        db.push((seq, log_index, to_db("seq", seq)?, to_db("log index", log_index)?));
+    }
+    // A refused pair rolls back the others (the transaction is dropped).
+    let mut tx = pool.begin().await?;
+    for (seq, log_index, db_seq, db_index) in db {
+        let done = sqlx::query(
+            "UPDATE events SET log_index = $3
+             WHERE case_id = $1 AND seq = $2 AND (log_index IS NULL OR log_index = $3)",
+        )
+        .bind(id.as_str())
+        .bind(db_seq)
+        .bind(db_index)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            let existing: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT log_index FROM events WHERE case_id = $1 AND seq = $2")
+                    .bind(id.as_str())
+                    .bind(db_seq)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Err(log_index_refused(id, seq, log_index, existing));
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn run_update_writer(

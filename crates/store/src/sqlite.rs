@@ -123,6 +123,9 @@ impl SqliteStore {
             batches: self.stats.batches.load(Ordering::Relaxed),
             batched_updates: self.stats.batched_writes.load(Ordering::Relaxed),
             retried_alone: self.stats.retried_alone.load(Ordering::Relaxed),
+            // The one writer commits accesses and log indices with the rest (counted above).
+            side_batches: 0,
+            side_batched: 0,
         }
     }
 

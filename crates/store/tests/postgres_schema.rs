@@ -179,3 +179,61 @@ async fn one_failing_write_does_not_fail_its_batch() {
         assert_eq!(store.events(&id).await.unwrap()[0].bytes, format!("ok{i}/1").into_bytes());
     }
 }
+
+/// Accesses and log indices of concurrent requests are committed together, and each
+/// request still gets its own outcome: an access to a case that does not exist and a
+/// log index that contradicts the one set fail alone, and nothing of them is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accesses_and_log_indices_of_concurrent_requests_share_commits_and_keep_their_outcomes() {
+    let Some(h) = common::postgres().await else { return };
+    let (store, pg) = (h.store.clone(), h.postgres.clone().unwrap());
+    let ev =
+        |n: u64| NewEvent { kind: "e".into(), at: UnixTime(1), bytes: vec![n as u8], salt: [2; 32], reveal_by: None };
+    for i in 0..40u64 {
+        store.create_case(case(&format!("s{i}")), vec![ev(1), ev(2)]).await.unwrap();
+    }
+    // Event 1 of s0 already has index 7: asking for 9 must fail, and take event 2's index with it.
+    store.set_log_index(&CaseId::new("s0").unwrap(), 1, 7).await.unwrap();
+    let mut tasks = Vec::new();
+    for round in 0..5u64 {
+        for i in 0..40u64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = CaseId::new(format!("s{i}")).unwrap();
+                if round == 0 {
+                    let (first, second) = if i == 0 { (9, 10_001) } else { (1000 + 2 * i, 1001 + 2 * i) };
+                    return ("indices", i, store.set_log_indices(&id, &[(1, first), (2, second)]).await);
+                }
+                let case_id = if i == 39 && round == 4 { CaseId::new("missing").unwrap() } else { id };
+                let access = store::NewAccess {
+                    case_id,
+                    at: UnixTime(2),
+                    role: "judge".into(),
+                    what: "read".into(),
+                    bytes: format!("{i}/{round}").into_bytes(),
+                    salt: [3; 32],
+                    log_index: 100_000 + round * 100 + i,
+                };
+                ("access", i, store.record_accesses(vec![access]).await)
+            }));
+        }
+    }
+    for t in tasks {
+        match t.await.unwrap() {
+            ("indices", 0, r) => assert!(matches!(r, Err(StoreError::LogIndexConflict { .. })), "{r:?}"),
+            ("access", 39, r) if r.is_err() => assert!(matches!(r, Err(StoreError::CaseNotFound(_))), "{r:?}"),
+            (what, i, r) => r.unwrap_or_else(|e| panic!("{what} of s{i}: {e}")),
+        }
+    }
+    let s0 = store.events(&CaseId::new("s0").unwrap()).await.unwrap();
+    assert_eq!((s0[0].log_index, s0[1].log_index), (Some(7), None), "all or none for one request");
+    for i in 1..40u64 {
+        let id = CaseId::new(format!("s{i}")).unwrap();
+        let e = store.events(&id).await.unwrap();
+        assert_eq!((e[0].log_index, e[1].log_index), (Some(1000 + 2 * i), Some(1001 + 2 * i)));
+        let n = store.accesses(&id).await.unwrap().len();
+        assert_eq!(n, if i == 39 { 3 } else { 4 }, "accesses of s{i}");
+    }
+    let stats = pg.batch_stats();
+    assert!(stats.side_batches > 0 && stats.side_batched > stats.side_batches, "{stats:?}");
+}

@@ -548,9 +548,8 @@ impl Writer {
         let start = self.edge.size;
         let writes = self.edge.append(batch.iter().flat_map(|r| r.entries.iter().map(Vec::as_slice)))?;
         let root = self.edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))?;
-        self.store.put_all(&writes.puts)?;
-        let cp = Checkpoint::new(&self.origin, self.edge.size, root);
-        self.store.put(CHECKPOINT, &cp.sign(&self.key)?.to_bytes())?;
+        let cp = Checkpoint::new(&self.origin, self.edge.size, root).sign(&self.key)?.to_bytes();
+        self.store.put_all_then(&writes.puts, (CHECKPOINT, &cp))?;
         *self.shared.head.lock().unwrap_or_else(|e| e.into_inner()) = (self.edge.size, root);
         self.shared.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut next = start;

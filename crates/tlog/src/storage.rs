@@ -1,13 +1,14 @@
 //! Where a log's files live: a trait with a local-directory implementation (atomic
 //! renames, fsync) and an `object_store` implementation (S3, memory, ...).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
@@ -62,6 +63,12 @@ pub trait Storage: Fetch {
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         self.put_all(&[(key.to_string(), data.to_vec())])
     }
+    /// Writes `items`, then `last`: `last` is never visible nor durable before every
+    /// one of `items` is (a checkpoint after the tiles it covers). All durable on return.
+    fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
+        self.put_all(items)?;
+        self.put(last.0, last.1)
+    }
 }
 
 impl<S: Fetch + ?Sized> Fetch for Arc<S> {
@@ -76,6 +83,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {
         (**self).delete_all(keys)
+    }
+    fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
+        (**self).put_all_then(items, last)
     }
 }
 
@@ -92,11 +102,38 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 
 /// A log in a local directory. Each write goes to a temporary file in the same
 /// directory, is fsync'd, renamed over the target, and the directory is fsync'd.
+///
+/// Once [`DirStorage::lock`] is held, files are recycled rather than created and
+/// deleted: a deleted object, and the file an overwrite replaces, are moved to the
+/// directory [`SPARES`], and a new object's temporary file is a spare (one that has
+/// rested there for the grace period, 10 s by default) renamed into place and
+/// rewritten. A log's appends create and supersede several files a batch; on ext4
+/// without a journal every new inode is searched for past each inode deleted in the
+/// last minute, so that a node appending a few hundred batches a second spent a
+/// seventh of the machine's CPU in the kernel finding inodes (BENCHMARKS.md, "node").
+///
+/// A reader that opened an object just before it was moved away still reads it whole:
+/// a spare is not rewritten before the grace period, and [`Fetch::get`] checks after
+/// reading that the name still leads to the file it read, else reads again.
 #[derive(Debug)]
 pub struct DirStorage {
     root: PathBuf,
     counter: AtomicU64,
+    /// Files in [`SPARES`] with when each got there, oldest first; `None` until the
+    /// lock is held (a reader of the directory never touches the writer's spares).
+    spares: Mutex<Option<VecDeque<(Instant, PathBuf)>>>,
+    grace: Duration,
 }
+
+/// The directory (under the log's root) of recycled files. Nothing in it is part of
+/// the log.
+pub const SPARES: &str = ".spare";
+
+/// Most spare files kept; beyond this a deleted file is unlinked.
+const MAX_SPARES: usize = 16_384;
+
+/// How long a spare rests before it is rewritten.
+const SPARE_GRACE: Duration = Duration::from_secs(10);
 
 /// An exclusive lock on a log directory, released on drop.
 #[derive(Debug)]
@@ -109,7 +146,73 @@ impl DirStorage {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(io_err("create directory", &root))?;
-        Ok(Self { root, counter: AtomicU64::new(0) })
+        Ok(Self { root, counter: AtomicU64::new(0), spares: Mutex::new(None), grace: SPARE_GRACE })
+    }
+
+    /// Sets how long a spare file rests before it is rewritten (tests use zero).
+    #[must_use]
+    pub fn recycle_after(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Finds the spares a previous writer left: a file with one link is kept (resting
+    /// from now); one with more (a crash between linking a replaced file and replacing
+    /// it) is a second name of a live file, and only that name is removed.
+    fn take_up_spares(&self) -> Result<(), StorageError> {
+        let dir = self.root.join(SPARES);
+        fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let now = Instant::now();
+        let mut found = VecDeque::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let path = entry.map_err(io_err("list", &dir))?.path();
+            let reusable = fs::symlink_metadata(&path).map(|m| m.is_file() && only_name(&m)).unwrap_or(false);
+            if reusable && found.len() < MAX_SPARES {
+                found.push_back((now, path));
+            } else {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        *self.spares.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+        Ok(())
+    }
+
+    /// The oldest spare, if recycling is on and it has rested long enough.
+    fn take_spare(&self) -> Option<PathBuf> {
+        let mut pool = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pool.as_mut()?;
+        match pool.front() {
+            Some((at, _)) if at.elapsed() >= self.grace => pool.pop_front().map(|(_, p)| p),
+            _ => None,
+        }
+    }
+
+    /// A new name in [`SPARES`] if recycling is on and the pool has room.
+    fn spare_slot(&self) -> Option<PathBuf> {
+        let pool = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pool.as_ref()?;
+        (pool.len() < MAX_SPARES).then(|| {
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            self.root.join(SPARES).join(format!("{}-{n}", std::process::id()))
+        })
+    }
+
+    fn give_spare(&self, path: PathBuf) {
+        if let Some(pool) = self.spares.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            pool.push_back((Instant::now(), path));
+        }
+    }
+
+    /// Opens `tmp` for writing from scratch: a spare renamed there, or a new file.
+    /// Returns whether a spare was used.
+    fn create_tmp(&self, tmp: &Path) -> Result<(File, bool), StorageError> {
+        while let Some(spare) = self.take_spare() {
+            if fs::rename(&spare, tmp).is_ok() {
+                let f = OpenOptions::new().write(true).truncate(true).open(tmp).map_err(io_err("open", tmp))?;
+                return Ok((f, true));
+            }
+        }
+        Ok((File::create(tmp).map_err(io_err("create", tmp))?, false))
     }
 
     /// The directory.
@@ -123,7 +226,10 @@ impl DirStorage {
         let file =
             OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err("open", &path))?;
         match file.try_lock() {
-            Ok(()) => Ok(DirLock { _file: file }),
+            Ok(()) => {
+                self.take_up_spares()?;
+                Ok(DirLock { _file: file })
+            }
             Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked(self.root.display().to_string())),
             Err(fs::TryLockError::Error(e)) => {
                 Err(StorageError::Io { op: "lock", path: path.display().to_string(), source: e })
@@ -157,16 +263,52 @@ impl DirStorage {
     }
 }
 
+/// Whether a file has no other name (so rewriting it changes nothing else).
+#[cfg(unix)]
+fn only_name(m: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    m.nlink() == 1
+}
+#[cfg(not(unix))]
+fn only_name(_: &fs::Metadata) -> bool {
+    false
+}
+
+/// Whether `path` still names the file whose metadata is `meta`.
+#[cfg(unix)]
+fn still_named(path: &Path, meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::metadata(path).is_ok_and(|now| now.dev() == meta.dev() && now.ino() == meta.ino())
+}
+#[cfg(not(unix))]
+fn still_named(_: &Path, _: &fs::Metadata) -> bool {
+    true
+}
+
 impl Fetch for DirStorage {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         check_key(key)?;
         let path = self.root.join(key);
-        match fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) if e.kind() == ErrorKind::NotADirectory => Ok(None),
-            Err(e) => Err(StorageError::Io { op: "read", path: path.display().to_string(), source: e }),
+        // A file moved away while it was read (superseded, to be recycled) is read
+        // again under its name: the bytes returned are the object's, whole.
+        for _ in 0..8 {
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+                Err(e) => return Err(StorageError::Io { op: "read", path: path.display().to_string(), source: e }),
+            };
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(io_err("read", &path))?;
+            let meta = file.metadata().map_err(io_err("read", &path))?;
+            if meta.len() == bytes.len() as u64 && still_named(&path, &meta) {
+                return Ok(Some(bytes));
+            }
         }
+        Err(StorageError::Io {
+            op: "read",
+            path: path.display().to_string(),
+            source: std::io::Error::other("the file kept changing while it was read"),
+        })
     }
 }
 
@@ -201,36 +343,62 @@ fn each_at_once<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), StorageError>
     }
 }
 
-impl Storage for DirStorage {
-    fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
-        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut renames = Vec::with_capacity(items.len());
-        let mut files = Vec::with_capacity(items.len());
+/// Objects written to temporary files, not yet under their names.
+#[derive(Default)]
+struct Staged {
+    /// Files whose data is still to be fsync'd.
+    files: Vec<(File, PathBuf)>,
+    /// (temporary, final) names.
+    renames: Vec<(PathBuf, PathBuf)>,
+    /// Directories to fsync once the renames are done.
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl DirStorage {
+    /// Writes each item to a temporary file beside its target. Up to [`AT_ONCE`] files
+    /// are left for the caller to fsync side by side; a larger write syncs each as it goes.
+    fn stage(&self, items: &[(String, Vec<u8>)]) -> Result<Staged, StorageError> {
+        let mut staged = Staged::default();
         for (key, data) in items {
             check_key(key)?;
             let path = self.root.join(key);
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
-            self.create_dirs(&dir, &mut dirs)?;
+            self.create_dirs(&dir, &mut staged.dirs)?;
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            let (mut f, reused) = self.create_tmp(&tmp)?;
+            if reused {
+                // The spare's removal from [`SPARES`] is made durable with the rest.
+                staged.dirs.insert(self.root.join(SPARES));
+            }
             f.write_all(data).map_err(io_err("write", &tmp))?;
             if items.len() <= AT_ONCE {
-                files.push((f, tmp.clone()));
+                staged.files.push((f, tmp.clone()));
             } else {
                 f.sync_data().map_err(io_err("fsync", &tmp))?;
             }
-            renames.push((tmp, path));
-            dirs.insert(dir);
+            staged.renames.push((tmp, path));
+            staged.dirs.insert(dir);
         }
-        // Every file's data is durable before any of them takes its name, and every
-        // rename before this returns; the fsyncs of one step run side by side (the file
-        // system commits them together rather than one after the other).
-        each_at_once(&files, |(f, tmp)| f.sync_data().map_err(io_err("fsync", tmp)))?;
-        drop(files);
-        for (tmp, path) in &renames {
+        Ok(staged)
+    }
+
+    /// Gives staged files (their data durable) their names, then makes the names durable.
+    fn publish(&self, renames: &[(PathBuf, PathBuf)], dirs: BTreeSet<PathBuf>) -> Result<(), StorageError> {
+        let mut spared = Vec::new();
+        for (tmp, path) in renames {
+            // The file this replaces (a checkpoint) keeps a name in the spares, so
+            // that the rename frees no inode.
+            if let Some(slot) = self.spare_slot()
+                && fs::hard_link(path, &slot).is_ok()
+            {
+                spared.push(slot);
+            }
             fs::rename(tmp, path).map_err(io_err("rename", path))?;
+        }
+        for slot in spared {
+            self.give_spare(slot);
         }
         let dirs: Vec<PathBuf> = dirs.into_iter().collect();
         for some in dirs.chunks(AT_ONCE) {
@@ -238,11 +406,50 @@ impl Storage for DirStorage {
         }
         Ok(())
     }
+}
+
+fn sync_files(files: &[(File, PathBuf)]) -> Result<(), StorageError> {
+    each_at_once(files, |(f, tmp)| f.sync_data().map_err(io_err("fsync", tmp)))
+}
+
+impl Storage for DirStorage {
+    fn put_all(&self, items: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
+        // Every file's data is durable before any of them takes its name, and every
+        // rename before this returns; the fsyncs of one step run side by side (the file
+        // system commits them together rather than one after the other).
+        let staged = self.stage(items)?;
+        sync_files(&staged.files)?;
+        drop(staged.files);
+        self.publish(&staged.renames, staged.dirs)
+    }
+
+    /// Three rounds of fsyncs instead of four: the data of `last` is synced with the
+    /// data of `items`; it takes its name once the names of `items` are durable.
+    fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
+        let first = self.stage(items)?;
+        let then = self.stage(&[(last.0.to_string(), last.1.to_vec())])?;
+        let mut files = first.files;
+        files.extend(then.files);
+        sync_files(&files)?;
+        drop(files);
+        self.publish(&first.renames, first.dirs)?;
+        self.publish(&then.renames, then.dirs)
+    }
 
     fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {
         for key in keys {
             check_key(key)?;
             let path = self.root.join(key);
+            if let Some(slot) = self.spare_slot() {
+                match fs::rename(&path, &slot) {
+                    Ok(()) => {
+                        self.give_spare(slot);
+                        continue;
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(_) => {}
+                }
+            }
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}

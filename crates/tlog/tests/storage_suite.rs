@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tlog::checkpoint::TrustPolicy;
 use tlog::merkle;
@@ -157,6 +158,88 @@ fn directory_storage() {
     sequencer_suite(Arc::new(DirStorage::new(log.path()).unwrap()));
     let log = tempfile::tempdir().unwrap();
     partial_tiles_are_pruned_and_old_sizes_still_read(Arc::new(DirStorage::new(log.path()).unwrap()));
+}
+
+/// With the lock held, the directory recycles files: the same suite, then the inodes.
+#[test]
+fn directory_storage_recycling_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStorage::new(dir.path()).unwrap().recycle_after(Duration::ZERO);
+    let _lock = store.lock().unwrap();
+    storage_semantics(&store);
+    for run in 0..2 {
+        let log = tempfile::tempdir().unwrap();
+        let store = Arc::new(DirStorage::new(log.path()).unwrap().recycle_after(Duration::ZERO));
+        let _lock = store.lock().unwrap();
+        if run == 0 {
+            sequencer_suite(store);
+        } else {
+            partial_tiles_are_pruned_and_old_sizes_still_read(store);
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_locked_directory_reuses_the_inodes_it_deletes_and_replaces() {
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let ino = |key: &str| std::fs::metadata(dir.path().join(key)).unwrap().ino();
+    let store = DirStorage::new(dir.path()).unwrap().recycle_after(Duration::from_millis(300));
+    let lock = store.lock().unwrap();
+    store.put("checkpoint", b"one").unwrap();
+    store.put("tile/0/000.p/1", b"a").unwrap();
+    store.put("tile/0/000.p/2", b"ab").unwrap();
+    let old: BTreeSet<u64> = [ino("checkpoint"), ino("tile/0/000.p/1"), ino("tile/0/000.p/2")].into();
+    // Replacing the checkpoint keeps its old inode; deleting keeps theirs.
+    store.put("checkpoint", b"two").unwrap();
+    store.delete_all(&["tile/0/000.p/1".into(), "tile/0/000.p/2".into()]).unwrap();
+    assert_eq!(store.get("tile/0/000.p/1").unwrap(), None);
+    assert_eq!(store.get("checkpoint").unwrap().as_deref(), Some(&b"two"[..]));
+    let spares = std::fs::read_dir(dir.path().join(tlog::storage::SPARES)).unwrap().count();
+    assert_eq!(spares, 3, "the replaced checkpoint and the two deleted tiles");
+    // Resting spares are not rewritten: new files get new inodes.
+    store.put("tile/0/003.p/1", b"z").unwrap();
+    assert!(!old.contains(&ino("tile/0/003.p/1")));
+    std::thread::sleep(Duration::from_millis(350));
+    // New objects are written into those inodes, and read back whole.
+    store.put_all(&[("tile/0/001.p/1".into(), b"x".to_vec()), ("tile/0/001.p/2".into(), b"xy".to_vec())]).unwrap();
+    store.put("checkpoint", b"three, longer than before").unwrap();
+    let new: BTreeSet<u64> = [ino("tile/0/001.p/1"), ino("tile/0/001.p/2")].into();
+    assert!(new.is_subset(&old), "{new:?} not from {old:?}");
+    assert_eq!(store.get("tile/0/001.p/2").unwrap().as_deref(), Some(&b"xy"[..]));
+    assert_eq!(store.get("checkpoint").unwrap().as_deref(), Some(&b"three, longer than before"[..]));
+    drop(lock);
+
+    // A crash between keeping a replaced file's second name and the rename leaves a
+    // spare that is still the live checkpoint: the next writer must not rewrite it.
+    let spare_dir = dir.path().join(tlog::storage::SPARES);
+    for e in std::fs::read_dir(&spare_dir).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    std::fs::hard_link(dir.path().join("checkpoint"), spare_dir.join("left-by-a-crash")).unwrap();
+    let store = DirStorage::new(dir.path()).unwrap().recycle_after(Duration::ZERO);
+    let _lock = store.lock().unwrap();
+    assert!(!spare_dir.join("left-by-a-crash").exists());
+    store.put("tile/0/002.p/1", b"new").unwrap();
+    assert_eq!(store.get("checkpoint").unwrap().as_deref(), Some(&b"three, longer than before"[..]));
+    assert_eq!(store.get("tile/0/002.p/1").unwrap().as_deref(), Some(&b"new"[..]));
+}
+
+/// A reader of a directory (no lock) never takes the writer's spares.
+#[test]
+fn an_unlocked_directory_leaves_the_spares_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = DirStorage::new(dir.path()).unwrap();
+    let _lock = writer.lock().unwrap();
+    writer.put("tile/0/000.p/1", b"a").unwrap();
+    writer.delete_all(&["tile/0/000.p/1".into()]).unwrap();
+    let spares = || std::fs::read_dir(dir.path().join(tlog::storage::SPARES)).unwrap().count();
+    assert_eq!(spares(), 1);
+    let reader = DirStorage::new(dir.path()).unwrap();
+    assert_eq!(reader.get("tile/0/000.p/1").unwrap(), None);
+    assert_eq!(spares(), 1);
 }
 
 #[test]

@@ -73,7 +73,12 @@ fn binary() -> PathBuf {
 }
 
 fn run(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(bin).args(args).envs(env.iter().copied()).output().expect("run custodia");
+    let out = Command::new(bin)
+        .env_remove("CUSTODIA_BIN")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run custodia");
     assert!(out.status.success(), "custodia {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
@@ -182,6 +187,7 @@ async fn main() {
         &env,
     );
     let child = Command::new(&bin)
+        .env_remove("CUSTODIA_BIN")
         .args(["serve", "--config", cfg])
         .envs(env.iter().copied())
         .stdout(Stdio::null())

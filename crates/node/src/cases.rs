@@ -8,6 +8,7 @@
 //! start, events stored but not yet logged are logged, and held messages are queued if
 //! their change was stored and dropped if not ([`Cases::recover`]).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,7 +34,17 @@ pub struct Cases {
     secret: [u8; 32],
     peers: Option<Arc<crate::peers::Peers>>,
     crash: std::sync::Mutex<Option<CrashPoint>>,
+    /// Views by (case, version, day, view): a stored version never changes and the
+    /// policy's decision is a pure function of the case file and the day, so a view is
+    /// built once and then served to every read of that version on that day.
+    views: std::sync::Mutex<HashMap<ViewKey, Arc<CaseView>>>,
 }
+
+/// (case, version, day, view) of a kept [`CaseView`].
+type ViewKey = (String, u64, i64, View);
+
+/// How many views [`Cases`] keeps before it starts again.
+const VIEWS_KEPT: usize = 4096;
 
 /// Where a test makes a command stop as if the node crashed ([`Cases::crash_at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +75,7 @@ pub struct Recovered {
 }
 
 /// How much of a case a role may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
     /// Everything, the case file included.
     Full,
@@ -188,7 +199,15 @@ pub struct EventView {
 impl Cases {
     /// The service over `store` and `log`, for node `node`, with the node's secret for case tags.
     pub fn new(store: Arc<dyn Store>, log: Arc<Transparency>, node: &str, secret: [u8; 32]) -> Cases {
-        Cases { store, log, node: node.into(), secret, peers: None, crash: std::sync::Mutex::new(None) }
+        Cases {
+            store,
+            log,
+            node: node.into(),
+            secret,
+            peers: None,
+            crash: std::sync::Mutex::new(None),
+            views: std::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     /// This node's place in the federation, if it has one.
@@ -669,6 +688,49 @@ impl Cases {
         CaseView { version, case: v, decision }
     }
 
+    /// The view of case `id` at `version` for `today`, if one was built.
+    pub fn kept_view(&self, id: &str, version: u64, today: treaty::Date, view: View) -> Option<Arc<CaseView>> {
+        let key = (id.to_string(), version, today.days_since_epoch(), view);
+        self.views.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+
+    /// Builds (or takes from those kept) the view of a case as stored in `record`.
+    fn view_kept(
+        &self,
+        record: &store::CaseRecord,
+        case: Option<&Case>,
+        view: View,
+        today: treaty::Date,
+    ) -> Result<Arc<CaseView>, Problem> {
+        if let Some(v) = self.kept_view(record.id.as_str(), record.version, today, view) {
+            return Ok(v);
+        }
+        let loaded;
+        let case = match case {
+            Some(c) => c,
+            None => {
+                loaded = Self::load_case(record)?;
+                &loaded
+            }
+        };
+        let v = Arc::new(self.view(record.version, case, view, today));
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if views.len() >= VIEWS_KEPT {
+            views.clear();
+        }
+        views.insert((record.id.as_str().to_string(), record.version, today.days_since_epoch(), view), v.clone());
+        Ok(v)
+    }
+
+    /// The side of a stored case: its `kind` column (set from the side when it was
+    /// opened), else read from its snapshot.
+    fn side_of(record: &store::CaseRecord) -> Result<Side, Problem> {
+        match Side::ALL.iter().copied().find(|s| s.id() == record.kind) {
+            Some(side) => Ok(side),
+            None => Ok(Self::load_case(record)?.side),
+        }
+    }
+
     /// Opens a case from a case file.
     pub async fn create(
         &self,
@@ -678,7 +740,7 @@ impl Cases {
         case_file: &Value,
         emergency: bool,
         now: Timestamp,
-    ) -> Result<CaseView, Problem> {
+    ) -> Result<Arc<CaseView>, Problem> {
         let id = match id {
             Some(i) => i,
             None => format!("case-{}", case::engine::hex(&random32()?[..8])),
@@ -707,7 +769,7 @@ impl Cases {
             )
             .await;
         let record = self.after_write(&case_id, stored, held, &case, 0, events, now.date()).await?;
-        Ok(self.view(record.version, &case, View::Full, now.date()))
+        self.view_kept(&record, Some(&case), View::Full, now.date())
     }
 
     /// Runs a command on a case, as `caller`.
@@ -718,7 +780,7 @@ impl Cases {
         command: &Command,
         expected_version: Option<u64>,
         now: Timestamp,
-    ) -> Result<(CaseView, Vec<Value>), Problem> {
+    ) -> Result<(Arc<CaseView>, Vec<Value>), Problem> {
         let case_id = CaseId::new(id).map_err(store_problem)?;
         let record = self
             .store
@@ -748,7 +810,7 @@ impl Cases {
         let events = after.execute(command, caller.role, now).map_err(command_problem)?;
         if events.is_empty() {
             // Nothing happened (a tick with nothing due): nothing to store or log.
-            return Ok((self.view(record.version, &before, View::Full, now.date()), Vec::new()));
+            return Ok((self.view_kept(&record, Some(&before), View::Full, now.date())?, Vec::new()));
         }
         let new_events = Self::prepare(Some(&before), &after, &events)?;
         let held = self.hold_outgoing(case_id.as_str(), &after, &events, &new_events, record.last_seq + 1)?;
@@ -768,7 +830,7 @@ impl Cases {
             .await;
         let stored = self.after_write(&case_id, stored, held, &after, record.last_seq, new_events, now.date()).await?;
         let events = events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
-        Ok((self.view(stored.version, &after, View::Full, now.date()), events))
+        Ok((self.view_kept(&stored, Some(&after), View::Full, now.date())?, events))
     }
 
     /// What time has made due, at every case that has events past their reveal-by day:
@@ -874,7 +936,7 @@ impl Cases {
     }
 
     /// A case, as `caller` may see it.
-    pub async fn get(&self, caller: &Caller, id: &str, today: treaty::Date) -> Result<CaseView, Problem> {
+    pub async fn get(&self, caller: &Caller, id: &str, today: treaty::Date) -> Result<Arc<CaseView>, Problem> {
         let case_id = CaseId::new(id).map_err(store_problem)?;
         let record = self
             .store
@@ -882,9 +944,9 @@ impl Cases {
             .await
             .map_err(store_problem)?
             .ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
-        let case = Self::load_case(&record)?;
-        let view = view_for(caller.role, case.side).ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
-        Ok(self.view(record.version, &case, view, today))
+        let view =
+            view_for(caller.role, Self::side_of(&record)?).ok_or_else(|| Problem::not_found(&format!("case {id}")))?;
+        self.view_kept(&record, None, view, today)
     }
 
     /// Records that `caller` accessed case `id` (`what`: one of
@@ -970,7 +1032,7 @@ impl Cases {
         cursor: Option<&str>,
         limit: u32,
         today: treaty::Date,
-    ) -> Result<(Vec<CaseView>, Option<String>), Problem> {
+    ) -> Result<(Vec<Arc<CaseView>>, Option<String>), Problem> {
         let cursor = cursor.map(Cursor::parse).transpose().map_err(store_problem)?;
         let kind = (caller.role == Role::ProviderLegal).then(|| Side::Provider.id().to_string());
         // A case worker lists the cases they opened ([`listed_for`]).
@@ -983,11 +1045,11 @@ impl Cases {
             .map_err(store_problem)?;
         let mut out = Vec::new();
         for r in &page.items {
-            let case = Self::load_case(r)?;
-            if let Some(view) = view_for(caller.role, case.side)
-                && listed_for(caller, case.side, r.opened_by.as_deref())
+            let side = Self::side_of(r)?;
+            if let Some(view) = view_for(caller.role, side)
+                && listed_for(caller, side, r.opened_by.as_deref())
             {
-                out.push(self.view(r.version, &case, view, today));
+                out.push(self.view_kept(r, None, view, today)?);
             }
         }
         Ok((out, page.next.map(|c| c.as_str().to_string())))

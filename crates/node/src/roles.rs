@@ -75,9 +75,6 @@ pub struct Cache {
     scan: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     public: tokio::sync::Mutex<Option<Arc<PublicFigures>>>,
     refreshing: std::sync::atomic::AtomicBool,
-    /// Full views (with the policy's decision) by (case, version, day): the decision is a
-    /// pure function of the case file and the day.
-    views: std::sync::Mutex<std::collections::HashMap<(String, u64, i64), Arc<crate::cases::CaseView>>>,
     /// The oversight page's charts and figures for (log size, day).
     oversight: tokio::sync::Mutex<Option<Counted>>,
     /// Whole passes over the cases made so far (`/metrics`).
@@ -86,9 +83,6 @@ pub struct Cache {
 
 /// The oversight page's charts and headline figures, for (log size, day).
 type Counted = ((u64, i64), Arc<(Vec<Chart>, Figures)>);
-
-/// How many full views [`Cache`] keeps before it starts again.
-const VIEWS_KEPT: usize = 4096;
 
 impl Cache {
     /// The current pass over the cases: the kept one while the log has not grown; after
@@ -182,22 +176,13 @@ impl Cache {
         s: &Scanned,
         today: treaty::Date,
     ) -> Result<Arc<crate::cases::CaseView>, Problem> {
-        if crate::cases::view_for(caller.role, s.case.side) != Some(crate::cases::View::Full) {
-            return cases.get(caller, &s.case.id, today).await.map(Arc::new);
+        // A view kept for the version this pass read saves reading the case again.
+        if let Some(view) = crate::cases::view_for(caller.role, s.case.side)
+            && let Some(v) = cases.kept_view(&s.case.id, s.version, today, view)
+        {
+            return Ok(v);
         }
-        let key = (s.case.id.clone(), s.version, today.days_since_epoch());
-        if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(v.clone());
-        }
-        let v = Arc::new(cases.get(caller, &s.case.id, today).await?);
-        if v.version == s.version {
-            let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-            if views.len() >= VIEWS_KEPT {
-                views.clear();
-            }
-            views.insert(key, v.clone());
-        }
-        Ok(v)
+        cases.get(caller, &s.case.id, today).await
     }
 
     /// The public figures for the log's current size and `today`. The first time they

@@ -20,6 +20,7 @@
 mod blob;
 mod error;
 mod model;
+mod pg_conns;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -24,11 +24,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sqlx::Connection as _;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::model::{check_filter, check_new_case, check_update, from_db, log_index_refused, page, refused, to_db};
+use crate::pg_conns::Conns;
 use crate::rows::{access_from_row, case_from_row, event_from_row};
 use crate::{
     AccessRecord, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, NewAccess, NewCase,
@@ -64,6 +66,7 @@ impl PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    conns: Arc<Conns>,
     updates: mpsc::Sender<PendingUpdate>,
     side: mpsc::Sender<SideWrite>,
     stats: Arc<Counters>,
@@ -75,9 +78,6 @@ enum SideWrite {
     Accesses(Vec<NewAccess>, oneshot::Sender<Result<(), StoreError>>),
     Indices(CaseId, Vec<(u64, u64)>, oneshot::Sender<Result<(), StoreError>>),
 }
-
-/// How long a pooled connection may sit idle before it is checked with a round trip.
-const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Tasks that write queued accesses and log indices.
 const SIDE_WRITERS: usize = 2;
@@ -137,36 +137,24 @@ impl PostgresStore {
             setup.close().await;
             connect = connect.options([("search_path", schema.as_str())]);
         }
-        // A connection is checked with a round trip before use only when it has been idle for a
-        // while (a restarted server, a dropped connection): checking every one doubled the round
-        // trips of a loaded node.
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > IDLE_CHECK {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(connect)
-            .await?;
+        // The pool runs the migrations and serves `pool()`; the store's statements run on
+        // its own connections (`pg_conns`: no round trip when a connection is put back).
+        let conns = Arc::new(Conns::new(connect.clone(), options.max_connections));
+        let pool = PgPoolOptions::new().max_connections(options.max_connections).connect_with(connect).await?;
         MIGRATOR.run(&pool).await?;
         let (updates, queue) = mpsc::channel(options.max_batch.saturating_mul(options.update_writers));
         let queue = Arc::new(Mutex::new(queue));
         let writers = options.update_writers.min(usize::try_from(options.max_connections).unwrap_or(usize::MAX));
         let stats = Arc::new(Counters::default());
         for _ in 0..writers {
-            tokio::spawn(run_update_writer(pool.clone(), queue.clone(), options.max_batch, stats.clone()));
+            tokio::spawn(run_update_writer(conns.clone(), queue.clone(), options.max_batch, stats.clone()));
         }
         let (side, side_queue) = mpsc::channel(options.max_batch.saturating_mul(SIDE_WRITERS));
         let side_queue = Arc::new(Mutex::new(side_queue));
         for _ in 0..SIDE_WRITERS {
-            tokio::spawn(run_side_writer(pool.clone(), side_queue.clone(), options.max_batch, stats.clone()));
+            tokio::spawn(run_side_writer(conns.clone(), side_queue.clone(), options.max_batch, stats.clone()));
         }
-        Ok(PostgresStore { pool, updates, side, stats })
+        Ok(PostgresStore { pool, conns, updates, side, stats })
     }
 
     /// Counts of batched updates (for metrics).
@@ -243,6 +231,7 @@ impl EventColumns {
 impl Store for PostgresStore {
     async fn create_case(&self, case: NewCase, first_events: Vec<NewEvent>) -> Result<CaseRecord, StoreError> {
         check_new_case(&case, &first_events)?;
+        let mut c = self.conns.get().await?;
         let n = first_events.len() as i64;
         let cols = EventColumns::new(first_events);
         let row = sqlx::query(
@@ -271,8 +260,10 @@ impl Store for PostgresStore {
         .bind(cols.salts)
         .bind(cols.reveal_bys)
         .bind(case.opened_by.as_deref())
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(c.conn())
+        .await;
+        c.keep_after(&row);
+        let row = row?;
         match row {
             Some(row) => case_from_row!(&row),
             None => Err(StoreError::CaseExists(case.id)),
@@ -280,13 +271,15 @@ impl Store for PostgresStore {
     }
 
     async fn load_case(&self, id: &CaseId) -> Result<Option<CaseRecord>, StoreError> {
+        let mut c = self.conns.get().await?;
         let row = sqlx::query(
             "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by FROM cases WHERE id = $1",
         )
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| case_from_row!(&row)).transpose()
+        .fetch_optional(c.conn())
+        .await;
+        c.keep_after(&row);
+        row?.map(|row| case_from_row!(&row)).transpose()
     }
 
     async fn update_case(&self, id: &CaseId, update: CaseUpdate) -> Result<CaseRecord, StoreError> {
@@ -297,14 +290,16 @@ impl Store for PostgresStore {
     }
 
     async fn events(&self, id: &CaseId) -> Result<Vec<EventRecord>, StoreError> {
+        let mut c = self.conns.get().await?;
         let rows = sqlx::query(
             "SELECT case_id, seq, kind, at, bytes, salt, reveal_by, log_index, revealed FROM events
              WHERE case_id = $1 ORDER BY seq",
         )
         .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| event_from_row!(row)).collect()
+        .fetch_all(c.conn())
+        .await;
+        c.keep_after(&rows);
+        rows?.iter().map(|row| event_from_row!(row)).collect()
     }
 
     async fn list_cases(
@@ -315,6 +310,7 @@ impl Store for PostgresStore {
     ) -> Result<Page<CaseRecord>, StoreError> {
         check_filter(filter, limit)?;
         let after = cursor.map(Cursor::position).transpose()?;
+        let mut c = self.conns.get().await?;
         let rows = sqlx::query(
             "SELECT id, node, kind, state, version, last_seq, snapshot, created_at, updated_at, opened_by FROM cases
              WHERE ($1::text IS NULL OR node = $1) AND ($2::text IS NULL OR kind = $2)
@@ -329,9 +325,10 @@ impl Store for PostgresStore {
         .bind(after.as_ref().map(|a| a.1.as_str().to_owned()))
         .bind(i64::from(limit) + 1)
         .bind(filter.opened_by.as_deref())
-        .fetch_all(&self.pool)
-        .await?;
-        page(rows.iter().map(|row| case_from_row!(row)).collect::<Result<Vec<_>, _>>()?, limit)
+        .fetch_all(c.conn())
+        .await;
+        c.keep_after(&rows);
+        page(rows?.iter().map(|row| case_from_row!(row)).collect::<Result<Vec<_>, _>>()?, limit)
     }
 
     async fn set_log_indices(&self, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
@@ -346,11 +343,15 @@ impl Store for PostgresStore {
     }
 
     async fn mark_revealed(&self, id: &CaseId, seq: u64) -> Result<(), StoreError> {
+        let seq_db = to_db("seq", seq)?;
+        let mut c = self.conns.get().await?;
         let done = sqlx::query("UPDATE events SET revealed = true WHERE case_id = $1 AND seq = $2")
             .bind(id.as_str())
-            .bind(to_db("seq", seq)?)
-            .execute(&self.pool)
-            .await?;
+            .bind(seq_db)
+            .execute(c.conn())
+            .await;
+        c.keep_after(&done);
+        let done = done?;
         if done.rows_affected() == 0 {
             return Err(StoreError::EventNotFound { id: id.clone(), seq });
         }
@@ -358,25 +359,29 @@ impl Store for PostgresStore {
     }
 
     async fn events_due_for_reveal(&self, on: DayNumber) -> Result<Vec<EventRecord>, StoreError> {
+        let mut c = self.conns.get().await?;
         let rows = sqlx::query(
             "SELECT case_id, seq, kind, at, bytes, salt, reveal_by, log_index, revealed FROM events
              WHERE NOT revealed AND reveal_by IS NOT NULL AND reveal_by <= $1 ORDER BY reveal_by, case_id, seq",
         )
         .bind(on.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| event_from_row!(row)).collect()
+        .fetch_all(c.conn())
+        .await;
+        c.keep_after(&rows);
+        rows?.iter().map(|row| event_from_row!(row)).collect()
     }
 
     async fn events_not_logged(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut c = self.conns.get().await?;
         let rows = sqlx::query(
             "SELECT case_id, seq, kind, at, bytes, salt, reveal_by, log_index, revealed FROM events
              WHERE log_index IS NULL ORDER BY wid LIMIT $1",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| event_from_row!(row)).collect()
+        .fetch_all(c.conn())
+        .await;
+        c.keep_after(&rows);
+        rows?.iter().map(|row| event_from_row!(row)).collect()
     }
 
     async fn record_accesses(&self, accesses: Vec<NewAccess>) -> Result<(), StoreError> {
@@ -390,18 +395,20 @@ impl Store for PostgresStore {
     }
 
     async fn accesses(&self, id: &CaseId) -> Result<Vec<AccessRecord>, StoreError> {
+        let mut c = self.conns.get().await?;
         let rows = sqlx::query(
             "SELECT case_id, at, role, what, bytes, salt, log_index FROM accesses WHERE case_id = $1 ORDER BY aid",
         )
         .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| access_from_row!(row)).collect()
+        .fetch_all(c.conn())
+        .await;
+        c.keep_after(&rows);
+        rows?.iter().map(|row| access_from_row!(row)).collect()
     }
 }
 
 async fn run_side_writer(
-    pool: PgPool,
+    conns: Arc<Conns>,
     queue: Arc<Mutex<mpsc::Receiver<SideWrite>>>,
     max_batch: usize,
     stats: Arc<Counters>,
@@ -412,15 +419,15 @@ async fn run_side_writer(
         if received == 0 {
             return;
         }
-        apply_side(&pool, std::mem::take(&mut batch), &stats).await;
+        apply_side(&conns, std::mem::take(&mut batch), &stats).await;
     }
 }
 
 /// Writes a batch of side writes in one transaction, or (one alone, or the
 /// transaction's statements refused) each alone.
-async fn apply_side(pool: &PgPool, batch: Vec<SideWrite>, stats: &Counters) {
+async fn apply_side(conns: &Conns, batch: Vec<SideWrite>, stats: &Counters) {
     if batch.len() > 1 {
-        match side_together(pool, &batch).await {
+        match side_together(conns, &batch).await {
             Ok(true) => {
                 stats.side_batches.fetch_add(1, Ordering::Relaxed);
                 stats.side_batched.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -443,10 +450,10 @@ async fn apply_side(pool: &PgPool, batch: Vec<SideWrite>, stats: &Counters) {
     for write in batch {
         match write {
             SideWrite::Accesses(accesses, reply) => {
-                let _ = reply.send(insert_accesses(pool, &accesses).await);
+                let _ = reply.send(insert_accesses(conns, &accesses).await);
             }
             SideWrite::Indices(id, indices, reply) => {
-                let _ = reply.send(set_indices_alone(pool, &id, &indices).await);
+                let _ = reply.send(set_indices_alone(conns, &id, &indices).await);
             }
         }
     }
@@ -462,7 +469,7 @@ impl SideWrite {
 
 /// The whole batch in one transaction. `Ok(false)`: a statement failed or set fewer indices
 /// than asked, and nothing was written; `Err`: the commit failed.
-async fn side_together(pool: &PgPool, batch: &[SideWrite]) -> Result<bool, StoreError> {
+async fn side_together(conns: &Conns, batch: &[SideWrite]) -> Result<bool, StoreError> {
     let mut accesses = Vec::new();
     let (mut ids, mut seqs, mut indices) = (Vec::new(), Vec::new(), Vec::new());
     for write in batch {
@@ -477,7 +484,8 @@ async fn side_together(pool: &PgPool, batch: &[SideWrite]) -> Result<bool, Store
             }
         }
     }
-    let Ok(mut tx) = pool.begin().await else { return Ok(false) };
+    let Ok(mut c) = conns.get().await else { return Ok(false) };
+    let Ok(mut tx) = c.conn().begin().await else { return Ok(false) };
     if !accesses.is_empty() && insert_accesses_statement(&accesses)?.execute(&mut *tx).await.is_err() {
         return Ok(false);
     }
@@ -498,6 +506,7 @@ async fn side_together(pool: &PgPool, batch: &[SideWrite]) -> Result<bool, Store
         }
     }
     tx.commit().await?;
+    c.keep();
     Ok(true)
 }
 
@@ -532,20 +541,28 @@ fn insert_accesses_statement<'a>(
 
 /// One request's accesses: one statement, one commit. A case that does not exist fails it
 /// whole (the foreign key); then the cases are looked up to name it.
-async fn insert_accesses(pool: &PgPool, accesses: &[NewAccess]) -> Result<(), StoreError> {
+async fn insert_accesses(conns: &Conns, accesses: &[NewAccess]) -> Result<(), StoreError> {
     let refs: Vec<&NewAccess> = accesses.iter().collect();
-    match insert_accesses_statement(&refs)?.execute(pool).await {
-        Ok(_) => Ok(()),
+    let statement = insert_accesses_statement(&refs)?;
+    let mut c = conns.get().await?;
+    let inserted = statement.execute(c.conn()).await;
+    match inserted {
+        Ok(_) => {
+            c.keep();
+            Ok(())
+        }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => {
             for a in accesses {
                 let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM cases WHERE id = $1")
                     .bind(a.case_id.as_str())
-                    .fetch_optional(pool)
+                    .fetch_optional(c.conn())
                     .await?;
                 if exists.is_none() {
+                    c.keep();
                     return Err(StoreError::CaseNotFound(a.case_id.clone()));
                 }
             }
+            c.keep();
             Err(sqlx::Error::Database(e).into())
         }
         Err(e) => Err(e.into()),
@@ -553,13 +570,14 @@ async fn insert_accesses(pool: &PgPool, accesses: &[NewAccess]) -> Result<(), St
 }
 
 /// One request's log indices, all or none, in one transaction.
-async fn set_indices_alone(pool: &PgPool, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
+async fn set_indices_alone(conns: &Conns, id: &CaseId, indices: &[(u64, u64)]) -> Result<(), StoreError> {
     let mut db = Vec::with_capacity(indices.len());
     for &(seq, log_index) in indices {
         db.push((seq, log_index, to_db("seq", seq)?, to_db("log index", log_index)?));
     }
-    // A refused pair rolls back the others (the transaction is dropped).
-    let mut tx = pool.begin().await?;
+    // A refused pair rolls back the others (the transaction is rolled back).
+    let mut c = conns.get().await?;
+    let mut tx = c.conn().begin().await?;
     for (seq, log_index, db_seq, db_index) in db {
         let done = sqlx::query(
             "UPDATE events SET log_index = $3
@@ -577,15 +595,18 @@ async fn set_indices_alone(pool: &PgPool, id: &CaseId, indices: &[(u64, u64)]) -
                     .bind(db_seq)
                     .fetch_optional(&mut *tx)
                     .await?;
+            tx.rollback().await?;
+            c.keep();
             return Err(log_index_refused(id, seq, log_index, existing));
         }
     }
     tx.commit().await?;
+    c.keep();
     Ok(())
 }
 
 async fn run_update_writer(
-    pool: PgPool,
+    conns: Arc<Conns>,
     queue: Arc<Mutex<mpsc::Receiver<PendingUpdate>>>,
     max_batch: usize,
     stats: Arc<Counters>,
@@ -603,16 +624,16 @@ async fn run_update_writer(
             // Locking in id order in every batch makes deadlocks between batches unlikely (a deadlock is
             // still handled: the statement fails and its updates are retried one by one).
             now.sort_by(|a, b| a.id.cmp(&b.id));
-            apply_batch(&pool, now, &stats).await;
+            apply_batch(&conns, now, &stats).await;
             batch = later;
         }
     }
 }
 
-async fn apply_batch(pool: &PgPool, mut batch: Vec<PendingUpdate>, stats: &Counters) {
+async fn apply_batch(conns: &Conns, mut batch: Vec<PendingUpdate>, stats: &Counters) {
     if batch.len() > 1 {
         // On `Err` the statement changed nothing: each update then gets its own chance (and its own error).
-        if let Ok(outcomes) = update_many(pool, &batch).await {
+        if let Ok(outcomes) = update_many(conns, &batch).await {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.batched_updates.fetch_add(batch.len() as u64, Ordering::Relaxed);
             for (pending, outcome) in batch.into_iter().zip(outcomes) {
@@ -624,13 +645,14 @@ async fn apply_batch(pool: &PgPool, mut batch: Vec<PendingUpdate>, stats: &Count
         stats.retried_alone.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
     for pending in batch.drain(..) {
-        let outcome = update_one(pool, &pending.id, pending.update).await;
+        let outcome = update_one(conns, &pending.id, pending.update).await;
         let _ = pending.reply.send(outcome);
     }
 }
 
 /// One update, one statement.
-async fn update_one(pool: &PgPool, id: &CaseId, update: CaseUpdate) -> Result<CaseRecord, StoreError> {
+async fn update_one(conns: &Conns, id: &CaseId, update: CaseUpdate) -> Result<CaseRecord, StoreError> {
+    let mut c = conns.get().await?;
     let expected = update.expected_version;
     let n = update.events.len() as i64;
     let cols = EventColumns::new(update.events);
@@ -659,21 +681,25 @@ async fn update_one(pool: &PgPool, id: &CaseId, update: CaseUpdate) -> Result<Ca
     .bind(cols.bytes)
     .bind(cols.salts)
     .bind(cols.reveal_bys)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(row) = row {
+    .fetch_optional(c.conn())
+    .await;
+    c.keep_after(&row);
+    if let Some(row) = row? {
         return case_from_row!(&row);
     }
-    let actual: Option<i64> =
-        sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(id.as_str()).fetch_optional(pool).await?;
-    Err(refused(id, expected, actual))
+    let mut c = conns.get().await?;
+    let actual =
+        sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(id.as_str()).fetch_optional(c.conn()).await;
+    c.keep_after(&actual);
+    Err(refused(id, expected, actual?))
 }
 
 /// Several updates of distinct cases, one statement. `Err` means nothing was written.
 async fn update_many(
-    pool: &PgPool,
+    conns: &Conns,
     batch: &[PendingUpdate],
 ) -> Result<Vec<Result<CaseRecord, StoreError>>, sqlx::Error> {
+    let mut c = conns.get().await?;
     let mut ids = Vec::with_capacity(batch.len());
     let mut expected = Vec::with_capacity(batch.len());
     let mut states = Vec::with_capacity(batch.len());
@@ -736,8 +762,16 @@ async fn update_many(
     .bind(&e_bytes)
     .bind(&e_salt)
     .bind(&e_reveal)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c.conn())
+    .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            let failed = Err(e);
+            c.keep_after::<()>(&failed);
+            return failed.map(|()| Vec::new());
+        }
+    };
     let mut applied = HashMap::with_capacity(rows.len());
     for row in &rows {
         let id: String = row.try_get("id")?;
@@ -748,10 +782,11 @@ async fn update_many(
         let refused_ids: Vec<&str> = ids.iter().copied().filter(|id| !applied.contains_key(*id)).collect();
         let found: Vec<(String, i64)> = sqlx::query_as("SELECT id, version FROM cases WHERE id = ANY($1)")
             .bind(&refused_ids)
-            .fetch_all(pool)
+            .fetch_all(c.conn())
             .await?;
         actual.extend(found);
     }
+    c.keep();
     let mut outcomes = Vec::with_capacity(batch.len());
     for p in batch {
         let outcome = match applied.get(p.id.as_str()) {

@@ -237,3 +237,55 @@ async fn accesses_and_log_indices_of_concurrent_requests_share_commits_and_keep_
     let stats = pg.batch_stats();
     assert!(stats.side_batches > 0 && stats.side_batched > stats.side_batches, "{stats:?}");
 }
+
+/// The store keeps its connections between statements without a round trip; a statement
+/// interrupted half-way (its future dropped) must not leave its connection to the next
+/// one, and connections the server closed are replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_and_closed_connections_are_not_reused() {
+    let Some(url) = common::database_url() else { return };
+    let schema = common::random_name("test_");
+    let _guard = common::schema_guard(&url, &schema);
+    // Its own application name, so that the server closes only its connections below.
+    let app = common::random_name("conns_");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut options = PostgresOptions::new(format!("{url}{sep}application_name={app}"));
+    options.schema = Some(schema.clone());
+    options.max_connections = 1;
+    let store = PostgresStore::connect(options).await.unwrap();
+    store.create_case(case("a"), vec![]).await.unwrap();
+    store.create_case(case("b"), vec![]).await.unwrap();
+    let a = CaseId::new("a").unwrap();
+    let b = CaseId::new("b").unwrap();
+    assert_eq!(store.load_case(&a).await.unwrap().unwrap().id, a);
+
+    // A read that waits on a lock is given up: its connection (the only one) must go.
+    let mut locker = store.pool().begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("LOCK TABLE \"{schema}\".cases IN ACCESS EXCLUSIVE MODE")))
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let given_up = tokio::time::timeout(std::time::Duration::from_millis(200), store.load_case(&a)).await;
+    assert!(given_up.is_err(), "the read should have waited for the lock");
+    locker.rollback().await.unwrap();
+    // The next reads get their own answers, not the interrupted one's.
+    assert_eq!(store.load_case(&b).await.unwrap().unwrap().id, b);
+    assert_eq!(store.load_case(&a).await.unwrap().unwrap().id, a);
+
+    // The server closes the store's connections.
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()")
+        .bind(&app)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut failures = 0;
+    loop {
+        match store.load_case(&b).await {
+            Ok(found) => break assert_eq!(found.unwrap().id, b),
+            Err(e) => {
+                failures += 1;
+                assert!(failures <= 1, "a closed connection is used once at most: {e}");
+            }
+        }
+    }
+}

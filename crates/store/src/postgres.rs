@@ -11,10 +11,10 @@
 //!
 //! Accesses and log indices (the small writes that follow a read or an update) are queued the same way and
 //! applied by two more writer tasks: each takes what is waiting (up to `max_batch` requests) and writes it
-//! in one transaction, one `INSERT … UNNEST` for all the accesses and one `UPDATE … FROM UNNEST` for all the
-//! indices, so that a loaded node commits once for many requests. Each request's outcome is still its own:
-//! if the transaction's statements fail or set fewer indices than asked, it is rolled back and every
-//! request is written alone, with its own error.
+//! with one statement (an `INSERT … UNNEST` of all the accesses and an `UPDATE … FROM UNNEST` of all the
+//! indices), so that a loaded node commits once for many requests. Each request's outcome is still its own:
+//! if the statement fails or would set fewer indices than asked, it changes nothing and every request is
+//! written alone, with its own error.
 //! Durability is the server's: with `synchronous_commit = on` (the default) a commit returns after the WAL
 //! is flushed, and concurrent commits share one flush (group commit).
 
@@ -100,7 +100,7 @@ pub struct BatchStats {
     pub batched_updates: u64,
     /// Updates retried alone because their batch's statement failed.
     pub retried_alone: u64,
-    /// Transactions that wrote the accesses and log indices of several requests at once.
+    /// Statements that wrote the accesses and log indices of several requests at once.
     pub side_batches: u64,
     /// Requests (a read's accesses, an update's log indices) written by those transactions.
     pub side_batched: u64,
@@ -467,8 +467,9 @@ impl SideWrite {
     }
 }
 
-/// The whole batch in one transaction. `Ok(false)`: a statement failed or set fewer indices
-/// than asked, and nothing was written; `Err`: the commit failed.
+/// The whole batch in one statement (so one commit). `Ok(false)`: the statement failed or
+/// would have set fewer indices than asked, and nothing was written; `Err`: the connection
+/// failed, and whether the statement took effect is unknown.
 async fn side_together(conns: &Conns, batch: &[SideWrite]) -> Result<bool, StoreError> {
     let mut accesses = Vec::new();
     let (mut ids, mut seqs, mut indices) = (Vec::new(), Vec::new(), Vec::new());
@@ -484,59 +485,100 @@ async fn side_together(conns: &Conns, batch: &[SideWrite]) -> Result<bool, Store
             }
         }
     }
+    let a = AccessColumns::new(&accesses)?;
     let Ok(mut c) = conns.get().await else { return Ok(false) };
-    let Ok(mut tx) = c.conn().begin().await else { return Ok(false) };
-    if !accesses.is_empty() && insert_accesses_statement(&accesses)?.execute(&mut *tx).await.is_err() {
-        return Ok(false);
-    }
-    if !ids.is_empty() {
-        let set = sqlx::query(
-            "UPDATE events e SET log_index = v.log_index
-             FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS v(case_id, seq, log_index)
-             WHERE e.case_id = v.case_id AND e.seq = v.seq AND (e.log_index IS NULL OR e.log_index = v.log_index)",
-        )
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&indices)
-        .execute(&mut *tx)
-        .await;
-        // A pair asked twice, or refused: each request alone finds out which.
-        if !set.is_ok_and(|done| done.rows_affected() == ids.len() as u64) {
-            return Ok(false);
+    // A pair asked twice, or refused, sets fewer rows than asked: the last line then divides
+    // by zero, which fails the statement and undoes the accesses with it; each request,
+    // written alone, then finds out which.
+    let done = sqlx::query(
+        "WITH a AS (
+            INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
+            SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::int8[])
+         ), u AS (
+            UPDATE events e SET log_index = v.log_index
+            FROM UNNEST($8::text[], $9::int8[], $10::int8[]) AS v(case_id, seq, log_index)
+            WHERE e.case_id = v.case_id AND e.seq = v.seq AND (e.log_index IS NULL OR e.log_index = v.log_index)
+            RETURNING 1
+         )
+         SELECT 1 / (CASE WHEN (SELECT count(*) FROM u) = $11 THEN 1 ELSE 0 END)",
+    )
+    .bind(a.ids)
+    .bind(a.ats)
+    .bind(a.roles)
+    .bind(a.whats)
+    .bind(a.bytes)
+    .bind(a.salts)
+    .bind(a.indices)
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&indices)
+    .bind(ids.len() as i64)
+    .execute(c.conn())
+    .await;
+    match done {
+        Ok(_) => {
+            c.keep();
+            Ok(true)
         }
+        Err(sqlx::Error::Database(e)) => {
+            c.keep_after::<()>(&Err(sqlx::Error::Database(e)));
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
     }
-    tx.commit().await?;
-    c.keep();
-    Ok(true)
+}
+
+/// Accesses as column arrays, for `UNNEST`.
+struct AccessColumns {
+    ids: Vec<String>,
+    ats: Vec<i64>,
+    roles: Vec<String>,
+    whats: Vec<String>,
+    bytes: Vec<Vec<u8>>,
+    salts: Vec<Vec<u8>>,
+    indices: Vec<i64>,
+}
+
+impl AccessColumns {
+    fn new(accesses: &[&NewAccess]) -> Result<AccessColumns, StoreError> {
+        let mut c = AccessColumns {
+            ids: Vec::with_capacity(accesses.len()),
+            ats: Vec::with_capacity(accesses.len()),
+            roles: Vec::with_capacity(accesses.len()),
+            whats: Vec::with_capacity(accesses.len()),
+            bytes: Vec::with_capacity(accesses.len()),
+            salts: Vec::with_capacity(accesses.len()),
+            indices: Vec::with_capacity(accesses.len()),
+        };
+        for a in accesses {
+            c.ids.push(a.case_id.as_str().to_owned());
+            c.ats.push(a.at.0);
+            c.roles.push(a.role.clone());
+            c.whats.push(a.what.clone());
+            c.bytes.push(a.bytes.clone());
+            c.salts.push(a.salt.to_vec());
+            c.indices.push(to_db("log index", a.log_index)?);
+        }
+        Ok(c)
+    }
 }
 
 /// One `INSERT … UNNEST` for `accesses`.
 fn insert_accesses_statement<'a>(
     accesses: &[&NewAccess],
 ) -> Result<sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments>, StoreError> {
-    let mut ids = Vec::with_capacity(accesses.len());
-    let (mut ats, mut roles, mut whats) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut bytes, mut salts, mut indices) = (Vec::new(), Vec::new(), Vec::new());
-    for a in accesses {
-        ids.push(a.case_id.as_str().to_owned());
-        ats.push(a.at.0);
-        roles.push(a.role.clone());
-        whats.push(a.what.clone());
-        bytes.push(a.bytes.clone());
-        salts.push(a.salt.to_vec());
-        indices.push(to_db("log index", a.log_index)?);
-    }
+    let a = AccessColumns::new(accesses)?;
     Ok(sqlx::query(
         "INSERT INTO accesses (case_id, at, role, what, bytes, salt, log_index)
          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::int8[])",
     )
-    .bind(ids)
-    .bind(ats)
-    .bind(roles)
-    .bind(whats)
-    .bind(bytes)
-    .bind(salts)
-    .bind(indices))
+    .bind(a.ids)
+    .bind(a.ats)
+    .bind(a.roles)
+    .bind(a.whats)
+    .bind(a.bytes)
+    .bind(a.salts)
+    .bind(a.indices))
 }
 
 /// One request's accesses: one statement, one commit. A case that does not exist fails it

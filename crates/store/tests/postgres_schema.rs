@@ -194,7 +194,7 @@ async fn accesses_and_log_indices_of_concurrent_requests_share_commits_and_keep_
     }
     // Event 1 of two cases already has an index: asking for another must fail, and
     // take event 2's index with it, whatever else shares its batch.
-    let conflicting = |i: u64| i % 20 == 0;
+    let conflicting = |i: u64| i.is_multiple_of(20);
     for i in (0..40u64).filter(|&i| conflicting(i)) {
         store.set_log_index(&CaseId::new(format!("s{i}")).unwrap(), 1, 50_000 + i).await.unwrap();
     }

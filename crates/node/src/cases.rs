@@ -702,23 +702,19 @@ impl Cases {
         view: View,
         today: treaty::Date,
     ) -> Result<Arc<CaseView>, Problem> {
-        if let Some(v) = self.kept_view(record.id.as_str(), record.version, today, view) {
-            return Ok(v);
+        let key = (record.id.as_str().to_string(), record.version, today.days_since_epoch(), view);
+        if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(v.clone());
         }
-        let loaded;
-        let case = match case {
-            Some(c) => c,
-            None => {
-                loaded = Self::load_case(record)?;
-                &loaded
-            }
-        };
-        let v = Arc::new(self.view(record.version, case, view, today));
+        let v = Arc::new(match case {
+            Some(case) => self.view(record.version, case, view, today),
+            None => self.view(record.version, &Self::load_case(record)?, view, today),
+        });
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         if views.len() >= VIEWS_KEPT {
             views.clear();
         }
-        views.insert((record.id.as_str().to_string(), record.version, today.days_since_epoch(), view), v.clone());
+        views.insert(key, v.clone());
         Ok(v)
     }
 

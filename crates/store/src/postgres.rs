@@ -414,11 +414,8 @@ async fn run_side_writer(
     stats: Arc<Counters>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        let received = queue.lock().await.recv_many(&mut batch, max_batch).await;
-        if received == 0 {
-            return;
-        }
+    // Until the store is dropped (its queue closes).
+    while queue.lock().await.recv_many(&mut batch, max_batch).await > 0 {
         apply_side(&conns, std::mem::take(&mut batch), &stats).await;
     }
 }
@@ -654,11 +651,8 @@ async fn run_update_writer(
     stats: Arc<Counters>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        let received = queue.lock().await.recv_many(&mut batch, max_batch).await;
-        if received == 0 {
-            return;
-        }
+    // Until the store is dropped (its queue closes).
+    while queue.lock().await.recv_many(&mut batch, max_batch).await > 0 {
         while !batch.is_empty() {
             // Two updates of one case in one statement would race with each other: the later ones wait.
             let mut seen = HashSet::new();
@@ -724,16 +718,18 @@ async fn update_one(conns: &Conns, id: &CaseId, update: CaseUpdate) -> Result<Ca
     .bind(cols.salts)
     .bind(cols.reveal_bys)
     .fetch_optional(c.conn())
-    .await;
-    c.keep_after(&row);
-    if let Some(row) = row? {
+    .await?;
+    // (On an error the connection is closed, not kept: a rare path.)
+    if let Some(row) = row {
+        c.keep();
         return case_from_row!(&row);
     }
-    let mut c = conns.get().await?;
-    let actual =
-        sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(id.as_str()).fetch_optional(c.conn()).await;
-    c.keep_after(&actual);
-    Err(refused(id, expected, actual?))
+    let actual = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(c.conn())
+        .await?;
+    c.keep();
+    Err(refused(id, expected, actual))
 }
 
 /// Several updates of distinct cases, one statement. `Err` means nothing was written.

@@ -28,7 +28,10 @@ use crate::transparency::Transparency;
 /// The cases service of a node.
 #[derive(Debug)]
 pub struct Cases {
-    store: Arc<dyn Store>,
+    /// The node's store, keeping case records in memory: this service is the only writer of
+    /// cases in the process, and one process serves a node (the log's lock; on PostgreSQL
+    /// also the schema's claim, see `open_store`).
+    store: Arc<store::CachedStore>,
     log: Arc<Transparency>,
     node: String,
     secret: [u8; 32],
@@ -200,7 +203,7 @@ impl Cases {
     /// The service over `store` and `log`, for node `node`, with the node's secret for case tags.
     pub fn new(store: Arc<dyn Store>, log: Arc<Transparency>, node: &str, secret: [u8; 32]) -> Cases {
         Cases {
-            store,
+            store: Arc::new(store::CachedStore::new(store, store::DEFAULT_KEPT_CASES)),
             log,
             node: node.into(),
             secret,
@@ -208,6 +211,11 @@ impl Cases {
             crash: std::sync::Mutex::new(None),
             views: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How the kept case records have served reads (for metrics).
+    pub fn cache_stats(&self) -> store::CacheStats {
+        self.store.stats()
     }
 
     /// This node's place in the federation, if it has one.

@@ -91,6 +91,8 @@ pub async fn open_store(config: &Resolved) -> Result<std::sync::Arc<dyn store::S
         let s = store::PostgresStore::connect(store::PostgresOptions::new(db.clone()))
             .await
             .map_err(|e| err(e.to_string()))?;
+        // The node keeps case records in memory, which is right only for the only writer.
+        s.claim_exclusive().await.map_err(|e| err(e.to_string()))?;
         Ok(std::sync::Arc::new(s))
     }
 }

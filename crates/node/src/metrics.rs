@@ -126,6 +126,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         for (kind, st, n) in cases.count_by_state().await.unwrap_or_default() {
             let _ = writeln!(out, "custodia_cases{{kind=\"{kind}\",state=\"{st}\"}} {n}");
         }
+        let kept = cases.cache_stats();
+        let _ = writeln!(
+            out,
+            "# HELP custodia_case_reads_total Reads of a case record, by where they were answered.\n# TYPE custodia_case_reads_total counter\ncustodia_case_reads_total{{from=\"memory\"}} {}\ncustodia_case_reads_total{{from=\"database\"}} {}",
+            kept.hits, kept.misses
+        );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }

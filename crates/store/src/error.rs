@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The store's writer task has stopped (the store is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// Another process already holds the database (or schema) for itself.
+    #[error("the database is in use: {0}")]
+    InUse(String),
 }
 
 /// An error from a [`crate::BlobStore`].

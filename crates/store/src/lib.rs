@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod cached;
 mod error;
 mod model;
 mod pg_conns;
@@ -26,6 +27,7 @@ mod rows;
 mod sqlite;
 
 pub use blob::{BlobInfo, BlobStore, DEFAULT_PART_SIZE};
+pub use cached::{CacheStats, CachedStore, DEFAULT_KEPT_CASES};
 pub use error::{BlobError, StoreError};
 pub use model::{
     AccessRecord, CaseFilter, CaseId, CaseRecord, CaseUpdate, Cursor, DayNumber, EventRecord, MAX_EVENTS_PER_WRITE,

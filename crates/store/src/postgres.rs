@@ -70,6 +70,8 @@ pub struct PostgresStore {
     updates: mpsc::Sender<PendingUpdate>,
     side: mpsc::Sender<SideWrite>,
     stats: Arc<Counters>,
+    /// The connection that holds the schema's advisory lock, once claimed.
+    claim: Arc<Mutex<Option<sqlx::PgConnection>>>,
 }
 
 /// A write that follows a read or an update, queued for a side writer.
@@ -154,7 +156,36 @@ impl PostgresStore {
         for _ in 0..SIDE_WRITERS {
             tokio::spawn(run_side_writer(conns.clone(), side_queue.clone(), options.max_batch, stats.clone()));
         }
-        Ok(PostgresStore { pool, conns, updates, side, stats })
+        Ok(PostgresStore { pool, conns, updates, side, stats, claim: Arc::new(Mutex::new(None)) })
+    }
+
+    /// Claims the schema for this store alone: takes the schema's session advisory lock on a
+    /// connection kept for as long as the store lives (claiming again is a no-op). Another
+    /// store that claims the same schema, in this process or another, fails with
+    /// [`StoreError::InUse`] until this one is dropped. A node claims its schema before
+    /// keeping case records in memory ([`crate::CachedStore`]), which is coherent only for
+    /// the only writer. The lock goes with its connection: if the server closes it, the claim
+    /// is lost (and a second node could then start).
+    pub async fn claim_exclusive(&self) -> Result<(), StoreError> {
+        let mut claim = self.claim.lock().await;
+        if claim.is_some() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        let (taken, schema): (bool, String) = sqlx::query_as(
+            "SELECT pg_try_advisory_lock(hashtextextended('custodia store ' || current_schema(), 0)), current_schema()",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        if !taken {
+            let _ = conn.close().await;
+            return Err(StoreError::InUse(format!(
+                "another custodia node uses schema {schema:?} of this database; give each node its own \
+                 database or schema"
+            )));
+        }
+        *claim = Some(conn);
+        Ok(())
     }
 
     /// Counts of batched updates (for metrics).

@@ -450,6 +450,8 @@ macro_rules! both {
     ($($scenario:ident),* $(,)?) => {
         conformance!(sqlite: $($scenario),*);
         conformance!(postgres: $($scenario),*);
+        conformance!(cached_sqlite: $($scenario),*);
+        conformance!(cached_postgres: $($scenario),*);
     };
 }
 

@@ -59,6 +59,21 @@ pub async fn sqlite() -> Option<Harness> {
     Some(Harness { store: store.clone(), sqlite: Some(store), postgres: None, _guard: Guard::Dir(dir) })
 }
 
+/// [`sqlite`] behind a [`store::CachedStore`] keeping few records (so that it also starts again).
+pub async fn cached_sqlite() -> Option<Harness> {
+    sqlite().await.map(cached)
+}
+
+/// [`postgres`] behind a [`store::CachedStore`] keeping few records.
+pub async fn cached_postgres() -> Option<Harness> {
+    postgres().await.map(cached)
+}
+
+fn cached(mut h: Harness) -> Harness {
+    h.store = Arc::new(store::CachedStore::new(h.store, 8));
+    h
+}
+
 /// `DATABASE_URL` if it names PostgreSQL. Without it: a visible skip by hand, a failure under `CI=true`.
 pub fn database_url() -> Option<String> {
     match std::env::var("DATABASE_URL") {

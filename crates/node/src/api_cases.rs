@@ -27,6 +27,29 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
     })
 }
 
+/// A JSON body already serialized.
+fn json_body(status: StatusCode, body: Bytes) -> Response {
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `{"items": [VIEW, …], "next": CURSOR}` from the views' kept JSON.
+fn page_json(items: &[Arc<crate::cases::CaseView>], next: Option<&str>) -> Bytes {
+    let items: Vec<Bytes> = items.iter().map(|v| v.to_json()).collect();
+    let mut out = Vec::with_capacity(items.iter().map(|b| b.len() + 1).sum::<usize>() + 64);
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, b) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b);
+    }
+    out.extend_from_slice(b"],\"next\":");
+    // A string or null: writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &next);
+    out.push(b'}');
+    out.into()
+}
+
 fn ready(state: &AppState, method: axum::http::Method, headers: &HeaderMap) -> Result<(Arc<Cases>, Caller), Problem> {
     let caller = auth::who(state, &method, headers)?;
     let cases = state.cases.clone().ok_or_else(|| {
@@ -82,7 +105,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
                     .field("side")
             })?;
             let view = cases.create(&caller, b.id, side, &b.case_file, b.emergency, crate::clock::now()).await?;
-            Ok((StatusCode::CREATED, Json(view)).into_response())
+            Ok(json_body(StatusCode::CREATED, view.to_json()))
         }
         .await,
     )
@@ -139,7 +162,7 @@ pub async fn list(
             let q = list_params(q)?;
             let (items, next) =
                 cases.list(&caller, q.state, q.cursor.as_deref(), q.limit.unwrap_or(50), crate::clock::today()).await?;
-            Ok(Json(json!({ "items": items, "next": next })).into_response())
+            Ok(json_body(StatusCode::OK, page_json(&items, next.as_deref())))
         }
         .await,
     )
@@ -154,7 +177,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Pa
             let (cases, caller) = ready(&state, axum::http::Method::GET, &headers)?;
             let view = cases.get(&caller, &id, crate::clock::today()).await?;
             cases.record_access(&caller, &id, "read", crate::clock::now()).await?;
-            Ok(Json(view).into_response())
+            Ok(json_body(StatusCode::OK, view.to_json()))
         }
         .await,
     )
@@ -229,8 +252,42 @@ pub async fn command(
                 ),
             };
             let (view, events) = cases.command(&caller, &id, &cmd, expected, crate::clock::now()).await?;
-            Ok(Json(json!({ "case": view, "events": events })).into_response())
+            let mut out = b"{\"case\":".to_vec();
+            out.extend_from_slice(&view.to_json());
+            out.extend_from_slice(b",\"events\":");
+            serde_json::to_writer(&mut out, &events).map_err(|e| {
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").detail(e.to_string())
+            })?;
+            out.push(b'}');
+            Ok(json_body(StatusCode::OK, out.into()))
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::CaseView;
+
+    #[test]
+    fn kept_json_is_the_views_serialization() {
+        let full = Arc::new(CaseView::new(
+            3,
+            json!({ "id": "c-1", "title": "a \"quoted\" name", "n": [1, 2.5, null] }),
+            Some(json!({ "outcome": "admissible", "reasons": [] })),
+        ));
+        let meta = Arc::new(CaseView::new(1, json!({ "id": "c-2" }), None));
+        for view in [&full, &meta] {
+            let kept: Value = serde_json::from_slice(&view.to_json()).unwrap();
+            assert_eq!(kept, serde_json::to_value(view.as_ref()).unwrap());
+            // Serialized once: the same bytes again.
+            assert_eq!(view.to_json().as_ptr(), view.to_json().as_ptr());
+        }
+        assert_eq!(&meta.to_json()[..], br#"{"version":1,"case":{"id":"c-2"}}"#);
+        for (items, next) in [(vec![full.clone(), meta.clone()], Some("c1.00ff")), (vec![], None)] {
+            let page: Value = serde_json::from_slice(&page_json(&items, next)).unwrap();
+            assert_eq!(page, json!({ "items": items, "next": next }));
+        }
+    }
 }

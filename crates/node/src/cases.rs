@@ -169,6 +169,27 @@ pub struct CaseView {
     /// The policy's decision on the case file today (full views only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Value>,
+    /// The view as JSON, made the first time it is asked for: a kept view is answered many
+    /// times, and a view never changes once made.
+    #[serde(skip)]
+    json: std::sync::OnceLock<axum::body::Bytes>,
+}
+
+impl CaseView {
+    /// A view of `case` at `version`, with the policy's `decision` for full views.
+    pub fn new(version: u64, case: Value, decision: Option<Value>) -> CaseView {
+        CaseView { version, case, decision, json: std::sync::OnceLock::new() }
+    }
+
+    /// The view as JSON (`{"version":…,"case":…,"decision":…}`), serialized once.
+    pub fn to_json(&self) -> axum::body::Bytes {
+        self.json
+            .get_or_init(|| {
+                // Values with string keys only: serializing cannot fail.
+                serde_json::to_vec(self).map_or_else(|_| axum::body::Bytes::from_static(b"null"), Into::into)
+            })
+            .clone()
+    }
 }
 
 /// One access to a case, as `GET /api/v1/cases/{id}/accesses` shows it.
@@ -693,7 +714,7 @@ impl Cases {
                 None
             }
         };
-        CaseView { version, case: v, decision }
+        CaseView::new(version, v, decision)
     }
 
     /// The view of case `id` at `version` for `today`, if one was built.

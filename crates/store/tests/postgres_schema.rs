@@ -293,3 +293,26 @@ async fn interrupted_and_closed_connections_are_not_reused() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_compressed_with_lz4_where_the_server_has_it() {
+    let Some(h) = common::postgres().await else { return };
+    let (store, pg) = (h.store.clone(), h.postgres.clone().unwrap());
+    // A snapshot large enough for TOAST to compress it (over 2 KiB), and compressible.
+    let snapshot: Vec<u8> =
+        (0..200).flat_map(|i| format!("{{\"field_{i}\":\"value {i}\"}},").into_bytes()).collect::<Vec<u8>>();
+    assert!(snapshot.len() > 4000);
+    store.create_case(NewCase { snapshot: snapshot.clone(), ..case("big") }, vec![]).await.unwrap();
+    let lz4_available: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .unwrap();
+    let method: Option<String> = sqlx::query_scalar("SELECT pg_column_compression(snapshot) FROM cases WHERE id = 'big'")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    assert_eq!(method.as_deref(), Some(if lz4_available { "lz4" } else { "pglz" }));
+    assert_eq!(store.load_case(&CaseId::new("big").unwrap()).await.unwrap().unwrap().snapshot, snapshot);
+}

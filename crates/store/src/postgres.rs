@@ -173,7 +173,8 @@ impl PostgresStore {
         }
         let mut conn = self.pool.acquire().await?.detach();
         let (taken, schema): (bool, String) = sqlx::query_as(
-            "SELECT pg_try_advisory_lock(hashtextextended('custodia store ' || current_schema(), 0)), current_schema()",
+            "SELECT pg_try_advisory_lock(hashtextextended('custodia store ' || coalesce(current_schema(), ''), 0)),
+                    coalesce(current_schema(), '')",
         )
         .fetch_one(&mut conn)
         .await?;

@@ -309,10 +309,11 @@ async fn snapshots_are_compressed_with_lz4_where_the_server_has_it() {
     .fetch_one(pg.pool())
     .await
     .unwrap();
-    let method: Option<String> = sqlx::query_scalar("SELECT pg_column_compression(snapshot) FROM cases WHERE id = 'big'")
-        .fetch_one(pg.pool())
-        .await
-        .unwrap();
+    let method: Option<String> =
+        sqlx::query_scalar("SELECT pg_column_compression(snapshot) FROM cases WHERE id = 'big'")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
     assert_eq!(method.as_deref(), Some(if lz4_available { "lz4" } else { "pglz" }));
     assert_eq!(store.load_case(&CaseId::new("big").unwrap()).await.unwrap().unwrap().snapshot, snapshot);
 }

@@ -156,22 +156,35 @@ async fn reads_after_writes_come_from_memory() {
     assert_eq!(other.stats(), CacheStats { hits: 1, misses: 3, kept: 1 });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_read_never_puts_back_an_older_record() {
-    let (_dir, db) = sqlite_file().await;
+/// A cached store over a new database holding `case-1` at version 1, and a read of it started
+/// and held after the database answered (released by a permit on the returned gate).
+async fn with_a_held_read() -> (
+    tempfile::TempDir,
+    Arc<Held>,
+    Arc<CachedStore>,
+    Arc<Semaphore>,
+    tokio::task::JoinHandle<Result<Option<CaseRecord>, StoreError>>,
+) {
+    let (dir, db) = sqlite_file().await;
     db.create_case(new_case("case-1"), first()).await.unwrap();
     let gate = Arc::new(Semaphore::new(0));
     let held = Arc::new(Held { hold_loads: Some(gate.clone()), ..Held::new(db) });
     let s = Arc::new(CachedStore::new(held.clone(), 16));
-    let c = id("case-1");
-    // A read gets version 1 from the database and is held there...
     let slow = tokio::spawn({
-        let (s, c) = (s.clone(), c.clone());
-        async move { s.load_case(&c).await }
+        let s = s.clone();
+        async move { s.load_case(&id("case-1")).await }
     });
     while held.loads.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    (dir, held, s, gate, slow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_read_never_puts_back_an_older_record() {
+    // A read gets version 1 from the database and is held there...
+    let (_dir, held, s, gate, slow) = with_a_held_read().await;
+    let c = id("case-1");
     tokio::time::sleep(Duration::from_millis(20)).await;
     // ...while an update writes version 2.
     assert_eq!(s.update_case(&c, update(1)).await.unwrap().version, 2);
@@ -201,19 +214,8 @@ async fn an_update_whose_caller_gave_up_is_read_from_the_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_that_began_before_a_case_was_forgotten_keeps_nothing() {
-    let (_dir, db) = sqlite_file().await;
-    db.create_case(new_case("case-1"), first()).await.unwrap();
-    let gate = Arc::new(Semaphore::new(0));
-    let held = Arc::new(Held { hold_loads: Some(gate.clone()), ..Held::new(db) });
-    let s = Arc::new(CachedStore::new(held.clone(), 16));
+    let (_dir, held, s, gate, slow) = with_a_held_read().await;
     let c = id("case-1");
-    let slow = tokio::spawn({
-        let (s, c) = (s.clone(), c.clone());
-        async move { s.load_case(&c).await }
-    });
-    while held.loads.load(Ordering::SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
     // An update refused while the read is held: its outcome tells this process nothing kept is sure.
     assert!(matches!(s.update_case(&c, update(7)).await, Err(StoreError::VersionConflict { .. })));
     gate.add_permits(1);

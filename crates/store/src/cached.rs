@@ -97,6 +97,23 @@ impl CachedStore {
         kept.records.insert(record.id.clone(), record.clone());
     }
 
+    /// Runs a write of case `id`: keeps the record it answers; forgets the case if it fails or
+    /// is dropped before it answers (it may still have committed).
+    async fn write(
+        &self,
+        id: &CaseId,
+        write: impl std::future::Future<Output = Result<CaseRecord, StoreError>>,
+    ) -> Result<CaseRecord, StoreError> {
+        let mut guard = ForgetUnlessAnswered { store: self, id, armed: true };
+        let written = write.await;
+        guard.armed = false;
+        match &written {
+            Ok(record) => self.keep(record, None),
+            Err(_) => self.forget(id),
+        }
+        written
+    }
+
     fn forget(&self, id: &CaseId) {
         let mut kept = self.lock();
         kept.records.remove(id);
@@ -123,14 +140,7 @@ impl Drop for ForgetUnlessAnswered<'_> {
 impl Store for CachedStore {
     async fn create_case(&self, case: NewCase, first_events: Vec<NewEvent>) -> Result<CaseRecord, StoreError> {
         let id = case.id.clone();
-        let mut guard = ForgetUnlessAnswered { store: self, id: &id, armed: true };
-        let created = self.inner.create_case(case, first_events).await;
-        guard.armed = false;
-        match &created {
-            Ok(record) => self.keep(record, None),
-            Err(_) => self.forget(&id),
-        }
-        created
+        self.write(&id, self.inner.create_case(case, first_events)).await
     }
 
     async fn load_case(&self, id: &CaseId) -> Result<Option<CaseRecord>, StoreError> {
@@ -151,14 +161,7 @@ impl Store for CachedStore {
     }
 
     async fn update_case(&self, id: &CaseId, update: CaseUpdate) -> Result<CaseRecord, StoreError> {
-        let mut guard = ForgetUnlessAnswered { store: self, id, armed: true };
-        let updated = self.inner.update_case(id, update).await;
-        guard.armed = false;
-        match &updated {
-            Ok(record) => self.keep(record, None),
-            Err(_) => self.forget(id),
-        }
-        updated
+        self.write(id, self.inner.update_case(id, update)).await
     }
 
     async fn events(&self, id: &CaseId) -> Result<Vec<EventRecord>, StoreError> {

@@ -43,7 +43,26 @@ pub async fn checkpoint(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /log/tile/...`
+/// The size of the log's latest durable checkpoint: the open log's head, or (a node
+/// serving a log it does not append to) the size the checkpoint file states.
+async fn durable_size(state: &AppState) -> Result<u64, Problem> {
+    if let Some(log) = &state.log {
+        return Ok(log.size());
+    }
+    let bytes = read(log_dir(state).join("checkpoint")).await?;
+    tlog::note::Note::parse(&bytes)
+        .ok()
+        .and_then(|note| tlog::checkpoint::Checkpoint::from_text(&note.text).ok())
+        .map(|cp| cp.size)
+        .ok_or_else(|| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", "The log could not be read")
+                .detail("the log's checkpoint file is not a checkpoint")
+        })
+}
+
+/// `GET /log/tile/...`: only tiles the latest checkpoint covers (tlog-tiles clients ask
+/// for no others). The writer puts a batch's tiles in place before the checkpoint that
+/// covers them, so anything beyond it may be partly written, or rewritten after a crash.
 pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>) -> Response {
     let asked = format!("tile/{rest}");
     let tile = match tlog::tile::TilePath::parse(&asked) {
@@ -54,6 +73,15 @@ pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>) -> Re
                 .into_response();
         }
     };
+    match durable_size(&state).await {
+        Ok(size) if tile.covered_by(size) => {}
+        Ok(size) => {
+            return Problem::not_found("such tile in this log")
+                .detail(format!("{} lies beyond the log's checkpoint (size {size})", tile.path()))
+                .into_response();
+        }
+        Err(p) => return p.into_response(),
+    }
     match read(log_dir(&state).join(tile.path())).await {
         Ok(b) => ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, TILE_CACHE)], b)
             .into_response(),

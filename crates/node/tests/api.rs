@@ -154,6 +154,20 @@ async fn log_is_served_as_tlog_tiles() {
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes().len(), 8192);
     let res = app.clone().oneshot(get("/log/tile/entries/001.p/44")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    // Files beyond the checkpoint (size 300) exist, as a batch in progress or a crash
+    // leaves them: they are not served.
+    for (path, len) in [("tile/entries/001.p/45", 10), ("tile/0/001.p/45", 45 * 32), ("tile/1/000.p/2", 64)] {
+        let file = dir.path().join("data/log").join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, vec![7u8; len]).unwrap();
+        let res = app.clone().oneshot(get(&format!("/log/{path}"))).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["detail"], format!("{path} lies beyond the log's checkpoint (size 300)"));
+    }
+    let res = app.clone().oneshot(get("/log/tile/1/000.p/1")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a covered tile is still served");
     for bad in
         ["/log/tile/0/1", "/log/tile/../checkpoint", "/log/tile/0/000.p/0", "/log/tile/0/x000/001", "/log/tile/0/002"]
     {

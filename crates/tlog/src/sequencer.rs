@@ -1,10 +1,12 @@
 //! The sequencer: many concurrent appends batched into one durable write.
 //!
 //! Each batch is written in two steps: first every new or grown tile and entry bundle
-//! (each atomically, all durable), then the new signed checkpoint. Only after the
-//! checkpoint is durable are the callers given their indexes. A crash before the
-//! checkpoint leaves tiles beyond the checkpoint's size that nobody was told about and
-//! that the next batch overwrites; a crash after it loses nothing acknowledged. On
+//! (all durable; in a directory, written in place, since no client asks for a tile that
+//! no checkpoint covers and the node serves no such tile), then the new signed
+//! checkpoint, atomically. Only after the checkpoint is durable are the callers given
+//! their indexes. A crash before the checkpoint leaves tiles beyond the checkpoint's size,
+//! perhaps partly written, that nobody was told about and that the next batch overwrites;
+//! a crash after it loses nothing acknowledged. On
 //! restart the state is rebuilt from the checkpoint and the tiles it covers, and the root
 //! is recomputed and compared, so one size never gets two roots.
 

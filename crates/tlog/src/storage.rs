@@ -65,6 +65,11 @@ pub trait Storage: Fetch {
     }
     /// Writes `items`, then `last`: `last` is never visible nor durable before every
     /// one of `items` is (a checkpoint after the tiles it covers). All durable on return.
+    ///
+    /// `items` are objects that nobody reads before `last` names them (tiles beyond the
+    /// current checkpoint), so a backend may write them in place: until this returns, a
+    /// reader who asks for one anyway may find it missing, old or partly written. `last`
+    /// is replaced atomically.
     fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
         self.put_all(items)?;
         self.put(last.0, last.1)
@@ -313,33 +318,130 @@ impl Fetch for DirStorage {
 }
 
 /// Most fsyncs [`DirStorage::put_all`] runs side by side (a larger write, a big batch,
-/// syncs its files one after the other as they are written).
+/// syncs its files in rounds of this many).
 const AT_ONCE: usize = 32;
 
-/// Runs `f` on every item, side by side (one thread each beyond the first), and returns
-/// the first error once all have ended.
-fn each_at_once<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), StorageError> + Sync) -> Result<(), StorageError> {
-    match items {
-        [] => Ok(()),
-        [one] => f(one),
-        [first, rest @ ..] => std::thread::scope(|scope| {
-            let f = &f;
-            let others: Vec<_> = rest.iter().map(|item| scope.spawn(move || f(item))).collect();
-            let mut result = f(first);
-            for h in others {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(StorageError::Io {
-                        op: "fsync",
-                        path: String::new(),
-                        source: std::io::Error::other("a thread panicked"),
-                    })
-                });
-                if result.is_ok() {
-                    result = r;
+/// One fsync: of a file's data, or of a directory (the names it holds).
+enum SyncOne {
+    Data(File, PathBuf),
+    Dir(PathBuf),
+}
+
+impl SyncOne {
+    fn run(self) -> Result<(), StorageError> {
+        match self {
+            SyncOne::Data(f, path) => f.sync_data().map_err(io_err("fsync", &path)),
+            SyncOne::Dir(dir) => DirStorage::sync_dir(&dir),
+        }
+    }
+}
+
+/// Where the fsyncs of one call end: how many are still running, and the first error.
+struct Latch {
+    state: Mutex<(usize, Option<StorageError>)>,
+    done: std::sync::Condvar,
+}
+
+impl Latch {
+    fn finish(&self, result: Result<(), StorageError>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 -= 1;
+        if let Err(e) = result
+            && state.1.is_none()
+        {
+            state.1 = Some(e);
+        }
+        if state.0 == 0 {
+            self.done.notify_all();
+        }
+    }
+}
+
+/// Threads that run fsyncs side by side, kept from one call to the next (a log writes a
+/// few hundred batches a second, each with several fsyncs; a thread started for each was
+/// a measurable part of the writer's CPU). At most [`AT_ONCE`] threads, started as needed.
+struct SyncPool {
+    state: Mutex<PoolState>,
+    work: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<(SyncOne, Arc<Latch>)>,
+    idle: usize,
+    threads: usize,
+}
+
+static SYNC_POOL: std::sync::OnceLock<Arc<SyncPool>> = std::sync::OnceLock::new();
+
+impl SyncPool {
+    fn get() -> Arc<SyncPool> {
+        SYNC_POOL
+            .get_or_init(|| Arc::new(SyncPool { state: Mutex::new(PoolState::default()), work: Default::default() }))
+            .clone()
+    }
+
+    fn worker(self: Arc<Self>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match state.jobs.pop_front() {
+                Some((job, latch)) => {
+                    drop(state);
+                    latch.finish(job.run());
+                    state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                }
+                None => {
+                    state.idle += 1;
+                    state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state.idle -= 1;
                 }
             }
-            result
-        }),
+        }
+    }
+
+    /// Runs every fsync side by side and returns the first error once all have ended.
+    /// The caller runs one itself, and any the pool's threads have not taken when it is
+    /// done (so the work ends even if no thread can be started).
+    fn run_all(self: &Arc<Self>, mut jobs: Vec<SyncOne>) -> Result<(), StorageError> {
+        let Some(first) = jobs.pop() else { return Ok(()) };
+        if jobs.is_empty() {
+            return first.run();
+        }
+        let latch = Arc::new(Latch { state: Mutex::new((jobs.len(), None)), done: Default::default() });
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let wanted = jobs.len().saturating_sub(state.idle);
+            state.jobs.extend(jobs.into_iter().map(|j| (j, latch.clone())));
+            for _ in 0..wanted {
+                if state.threads >= AT_ONCE {
+                    break;
+                }
+                let pool = self.clone();
+                let started = std::thread::Builder::new().name("tlog-fsync".into()).spawn(move || pool.worker());
+                if started.is_err() {
+                    break;
+                }
+                state.threads += 1;
+            }
+        }
+        self.work.notify_all();
+        let result = first.run();
+        // Help with what is still queued.
+        loop {
+            let next = self.state.lock().unwrap_or_else(|e| e.into_inner()).jobs.pop_front();
+            match next {
+                Some((job, l)) => l.finish(job.run()),
+                None => break,
+            }
+        }
+        let mut state = latch.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.0 > 0 {
+            state = latch.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        match (result, state.1.take()) {
+            (Err(e), _) | (Ok(()), Some(e)) => Err(e),
+            (Ok(()), None) => Ok(()),
+        }
     }
 }
 
@@ -347,7 +449,7 @@ fn each_at_once<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), StorageError>
 #[derive(Default)]
 struct Staged {
     /// Files whose data is still to be fsync'd.
-    files: Vec<(File, PathBuf)>,
+    files: Vec<SyncOne>,
     /// (temporary, final) names.
     renames: Vec<(PathBuf, PathBuf)>,
     /// Directories to fsync once the renames are done.
@@ -374,7 +476,7 @@ impl DirStorage {
             }
             f.write_all(data).map_err(io_err("write", &tmp))?;
             if items.len() <= AT_ONCE {
-                staged.files.push((f, tmp.clone()));
+                staged.files.push(SyncOne::Data(f, tmp.clone()));
             } else {
                 f.sync_data().map_err(io_err("fsync", &tmp))?;
             }
@@ -382,6 +484,46 @@ impl DirStorage {
             staged.dirs.insert(dir);
         }
         Ok(staged)
+    }
+
+    /// Opens `path` to be written from scratch in place: a spare renamed there, or the
+    /// file created (or truncated, if a crashed batch left it). Returns whether a spare
+    /// was used.
+    fn open_in_place(&self, path: &Path) -> Result<(File, bool), StorageError> {
+        while let Some(spare) = self.take_spare() {
+            if fs::rename(&spare, path).is_ok() {
+                let f = OpenOptions::new().write(true).truncate(true).open(path).map_err(io_err("open", path))?;
+                return Ok((f, true));
+            }
+        }
+        let f =
+            OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(io_err("create", path))?;
+        Ok((f, false))
+    }
+
+    /// Writes each item in place under its own name, [`AT_ONCE`] at a time: each group
+    /// but the last is fsync'd before the next is written. Returns the last group's data
+    /// fsyncs and the directories whose names must be made durable.
+    fn write_in_place(&self, items: &[(String, Vec<u8>)]) -> Result<(Vec<SyncOne>, BTreeSet<PathBuf>), StorageError> {
+        let mut dirs = BTreeSet::new();
+        let mut pending = Vec::new();
+        for group in items.chunks(AT_ONCE) {
+            SyncPool::get().run_all(std::mem::take(&mut pending))?;
+            for (key, data) in group {
+                check_key(key)?;
+                let path = self.root.join(key);
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+                self.create_dirs(&dir, &mut dirs)?;
+                let (mut f, reused) = self.open_in_place(&path)?;
+                if reused {
+                    dirs.insert(self.root.join(SPARES));
+                }
+                f.write_all(data).map_err(io_err("write", &path))?;
+                dirs.insert(dir);
+                pending.push(SyncOne::Data(f, path));
+            }
+        }
+        Ok((pending, dirs))
     }
 
     /// Gives staged files (their data durable) their names, then makes the names durable.
@@ -400,16 +542,8 @@ impl DirStorage {
         for slot in spared {
             self.give_spare(slot);
         }
-        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
-        for some in dirs.chunks(AT_ONCE) {
-            each_at_once(some, |d| Self::sync_dir(d))?;
-        }
-        Ok(())
+        SyncPool::get().run_all(dirs.into_iter().map(SyncOne::Dir).collect())
     }
-}
-
-fn sync_files(files: &[(File, PathBuf)]) -> Result<(), StorageError> {
-    each_at_once(files, |(f, tmp)| f.sync_data().map_err(io_err("fsync", tmp)))
 }
 
 impl Storage for DirStorage {
@@ -418,21 +552,19 @@ impl Storage for DirStorage {
         // rename before this returns; the fsyncs of one step run side by side (the file
         // system commits them together rather than one after the other).
         let staged = self.stage(items)?;
-        sync_files(&staged.files)?;
-        drop(staged.files);
+        SyncPool::get().run_all(staged.files)?;
         self.publish(&staged.renames, staged.dirs)
     }
 
-    /// Three rounds of fsyncs instead of four: the data of `last` is synced with the
-    /// data of `items`; it takes its name once the names of `items` are durable.
+    /// Two rounds of fsyncs: the items are written in place (nobody reads them before
+    /// `last` names them), so their data, their directories and the data of `last` are
+    /// synced side by side; then `last` takes its name and its directory is synced.
     fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
-        let first = self.stage(items)?;
+        let (mut syncs, dirs) = self.write_in_place(items)?;
         let then = self.stage(&[(last.0.to_string(), last.1.to_vec())])?;
-        let mut files = first.files;
-        files.extend(then.files);
-        sync_files(&files)?;
-        drop(files);
-        self.publish(&first.renames, first.dirs)?;
+        syncs.extend(then.files);
+        syncs.extend(dirs.into_iter().map(SyncOne::Dir));
+        SyncPool::get().run_all(syncs)?;
         self.publish(&then.renames, then.dirs)
     }
 

@@ -108,6 +108,22 @@ impl TilePath {
         u64::from(self.width) == TILE_WIDTH
     }
 
+    /// Whether a tree of `size` leaves holds this tile whole: a tile that a checkpoint of
+    /// that size (or a smaller one) lets a client ask for. Anything else lies beyond the
+    /// log's checkpoint, where the writer may still be writing (or may write other bytes
+    /// after a crash), so it must not be served, let alone as immutable.
+    pub fn covered_by(&self, size: u64) -> bool {
+        let level = match self.kind {
+            TileKind::Hashes(l) => u32::from(l),
+            TileKind::Entries => 0,
+        };
+        let Some(n) = size.checked_shr(level * TILE_HEIGHT) else { return false };
+        self.index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|start| start.checked_add(u64::from(self.width)))
+            .is_some_and(|end| end <= n)
+    }
+
     /// The canonical path, e.g. `tile/0/x001/234`, `tile/entries/000.p/7`.
     pub fn path(&self) -> String {
         let level = match self.kind {

@@ -139,6 +139,16 @@ proptest! {
         prop_assert_eq!(TilePath::parse(&e.path()).unwrap(), e);
     }
 
+    /// A tile is covered by a size exactly when that size's tree has the tile at least
+    /// as wide (the tiles a client of a checkpoint of that size, or a smaller one, asks for).
+    #[test]
+    fn covered_tiles_are_those_a_tree_has(level in 0u8..=8, index in 0u64..600, width in 1u16..=256, size in prop_oneof![0u64..200_000, any::<u64>()]) {
+        let h = TilePath::hashes(level, index, width);
+        prop_assert_eq!(h.covered_by(size), tile::tile_for(level, index, size).is_some_and(|t| t.width >= width));
+        let e = TilePath::entries(index, width);
+        prop_assert_eq!(e.covered_by(size), tile::bundle_for(index, size).is_some_and(|t| t.width >= width));
+    }
+
     #[test]
     fn bundles_round_trip(entries in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..=256)) {
         let b = tile::encode_bundle(&entries).unwrap();
@@ -164,6 +174,24 @@ proptest! {
         let _ = tlog::note::VerifierKey::parse(&s);
         let _ = tlog::note::SignerKey::parse(&s);
     }
+}
+
+#[test]
+fn tiles_beyond_a_checkpoint_are_not_covered() {
+    let covered = |p: &str, size| TilePath::parse(p).unwrap().covered_by(size);
+    assert!(covered("tile/0/000", 300));
+    assert!(covered("tile/0/001.p/44", 300));
+    assert!(covered("tile/0/001.p/3", 300), "an older checkpoint's partial tile");
+    assert!(!covered("tile/0/001.p/45", 300));
+    assert!(!covered("tile/0/001", 300));
+    assert!(covered("tile/entries/001.p/44", 300));
+    assert!(!covered("tile/entries/001.p/45", 300));
+    assert!(covered("tile/1/000.p/1", 300));
+    assert!(!covered("tile/1/000.p/2", 300));
+    assert!(!covered("tile/2/000.p/1", 300));
+    assert!(!covered("tile/0/000.p/1", 0));
+    assert!(covered("tile/7/000.p/255", u64::MAX));
+    assert!(!covered("tile/8/000.p/1", u64::MAX), "a level past the 64-bit sizes");
 }
 
 #[test]

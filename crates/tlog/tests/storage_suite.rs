@@ -227,6 +227,81 @@ fn a_locked_directory_reuses_the_inodes_it_deletes_and_replaces() {
     assert_eq!(store.get("tile/0/002.p/1").unwrap().as_deref(), Some(&b"new"[..]));
 }
 
+/// A batch's tiles are written in place under their names (a crashed batch's leftover
+/// is cut to the new length), into recycled inodes, and no temporary file is left; the
+/// checkpoint after them replaces the old one whole.
+#[cfg(unix)]
+#[test]
+fn tiles_before_a_checkpoint_are_written_in_place() {
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let ino = |key: &str| std::fs::metadata(dir.path().join(key)).unwrap().ino();
+    let store = DirStorage::new(dir.path()).unwrap().recycle_after(Duration::ZERO);
+    let _lock = store.lock().unwrap();
+    store.put("checkpoint", b"one").unwrap();
+    store.put_all(&[("tile/0/000.p/1".into(), vec![1; 32]), ("tile/0/000.p/2".into(), vec![2; 64])]).unwrap();
+    let old: BTreeSet<u64> = [ino("tile/0/000.p/1"), ino("tile/0/000.p/2")].into();
+    store.delete_all(&["tile/0/000.p/1".into(), "tile/0/000.p/2".into()]).unwrap();
+    // What a crashed batch left beyond the checkpoint: longer than what replaces it.
+    std::fs::create_dir_all(dir.path().join("tile/entries/000.p")).unwrap();
+    std::fs::write(dir.path().join("tile/entries/000.p/3"), vec![9u8; 500]).unwrap();
+    let items: Vec<(String, Vec<u8>)> = vec![
+        ("tile/0/000.p/3".into(), vec![3; 96]),
+        ("tile/0/000.p/4".into(), vec![4; 128]),
+        ("tile/entries/000.p/3".into(), b"short".to_vec()),
+    ];
+    store.put_all_then(&items, ("checkpoint", b"two, covering them")).unwrap();
+    for (key, data) in &items {
+        assert_eq!(store.get(key).unwrap().as_deref(), Some(&data[..]), "{key}");
+    }
+    assert_eq!(store.get("checkpoint").unwrap().as_deref(), Some(&b"two, covering them"[..]));
+    let new: BTreeSet<u64> = [ino("tile/0/000.p/3"), ino("tile/0/000.p/4")].into();
+    assert_eq!(new, old, "the deleted tiles' inodes are reused");
+    fn names(dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                names(&e.path(), out);
+            } else {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut all = Vec::new();
+    names(dir.path(), &mut all);
+    assert!(!all.iter().any(|n| n.contains(".tmp-")), "{all:?}");
+    // A bad key fails the batch before the checkpoint moves.
+    let bad = store.put_all_then(&[("tile/../x".into(), vec![1])], ("checkpoint", b"three"));
+    assert!(matches!(bad, Err(StorageError::InvalidKey(_))), "{bad:?}");
+    assert_eq!(store.get("checkpoint").unwrap().as_deref(), Some(&b"two, covering them"[..]));
+}
+
+/// Many writers at once share the threads that fsync side by side.
+#[test]
+fn concurrent_writers_share_the_fsync_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(DirStorage::new(dir.path()).unwrap());
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let store = store.clone();
+            s.spawn(move || {
+                for round in 0..20 {
+                    let items: Vec<(String, Vec<u8>)> =
+                        (0..5).map(|i| (format!("w{t}/r{round}/f{i}"), vec![t as u8; i + 1])).collect();
+                    store.put_all_then(&items, (&format!("w{t}/checkpoint"), format!("{round}").as_bytes())).unwrap();
+                    for (key, data) in &items {
+                        assert_eq!(store.get(key).unwrap().as_deref(), Some(&data[..]));
+                    }
+                }
+            });
+        }
+    });
+    for t in 0..6 {
+        assert_eq!(store.get(&format!("w{t}/checkpoint")).unwrap().as_deref(), Some(&b"19"[..]));
+    }
+}
+
 /// A reader of a directory (no lock) never takes the writer's spares.
 #[test]
 fn an_unlocked_directory_leaves_the_spares_alone() {

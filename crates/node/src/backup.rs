@@ -208,8 +208,8 @@ fn write_archive(
                     continue;
                 }
                 let kind = e.file_type().map_err(io(&path))?;
-                // The log's recycled files are not part of it.
-                if kind.is_dir() && name == tlog::storage::SPARES {
+                // The log's recycled files and kept checkpoint copies are not part of it.
+                if kind.is_dir() && (name == tlog::storage::SPARES || name == tlog::storage::LAST) {
                     continue;
                 }
                 if kind.is_dir() {

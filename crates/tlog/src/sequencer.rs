@@ -1,14 +1,17 @@
 //! The sequencer: many concurrent appends batched into one durable write.
 //!
-//! Each batch is written in two steps: first every new or grown tile and entry bundle
-//! (all durable; in a directory, written in place, since no client asks for a tile that
-//! no checkpoint covers and the node serves no such tile), then the new signed
-//! checkpoint, atomically. Only after the checkpoint is durable are the callers given
-//! their indexes. A crash before the checkpoint leaves tiles beyond the checkpoint's size,
+//! Each batch writes every new or grown tile and entry bundle and the new signed
+//! checkpoint, and the checkpoint is never readable before the tiles it covers are
+//! durable. In a directory this takes one round of fsyncs ([`Storage::put_all_then`]):
+//! tiles are written in place (no client asks for a tile that no checkpoint covers, and
+//! the node serves no such tile), the checkpoint to a temporary file and to a kept copy,
+//! all synced together; then the checkpoint takes its name. Only after that are the
+//! callers given their indexes. A crash before leaves tiles beyond the checkpoint's size,
 //! perhaps partly written, that nobody was told about and that the next batch overwrites;
-//! a crash after it loses nothing acknowledged. On
-//! restart the state is rebuilt from the checkpoint and the tiles it covers, and the root
-//! is recomputed and compared, so one size never gets two roots.
+//! a crash after it loses nothing acknowledged: if the checkpoint's name was lost, its
+//! kept copy is found, checked against the whole tree and taken up. On restart the state
+//! is rebuilt from the checkpoint and the tiles it covers, and the root is recomputed and
+//! compared, so one size never gets two roots.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -351,6 +354,73 @@ pub fn read_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<Ch
     Ok(Some(policy.open(&msg)?.checkpoint))
 }
 
+/// The checkpoint a restart goes on from, with its bytes: the stored one, unless a copy
+/// kept by [`Storage::put_all_then`] is newer (the checkpoint's name was not yet durable
+/// when the machine stopped), signed by `key`, and matches the tiles and entries whole
+/// ([`crate::tiles::verify_tree`]: a copy is durable with its batch's tiles only if the
+/// whole batch was). A stored checkpoint that is unreadable (its name led to a file since
+/// reused) gives way to such a copy too; without one it is an error, as before.
+fn recover_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<(Checkpoint, Vec<u8>)>, SequencerError> {
+    let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
+    let stored = store.get(CHECKPOINT)?.map(|msg| policy.open(&msg).map(|s| (s.checkpoint, msg)));
+    let floor = match &stored {
+        Some(Ok((cp, _))) => Some((cp.size, cp.root)),
+        _ => None,
+    };
+    let mut copies: Vec<(Checkpoint, Vec<u8>)> = store
+        .kept_copies(CHECKPOINT)?
+        .into_iter()
+        .filter_map(|msg| policy.open(&msg).ok().map(|s| (s.checkpoint, msg)))
+        .filter(|(cp, _)| floor.is_none_or(|(size, _)| cp.size > size))
+        .collect();
+    copies.sort_by_key(|(cp, _)| std::cmp::Reverse(cp.size));
+    for (cp, msg) in copies {
+        let matches = match floor.map(|(size, root)| matches_from(store, size, root, &cp)) {
+            Some(Ok(m)) => m,
+            // The stored checkpoint's edge is gone (its partial tiles were replaced since):
+            // the whole tree, from the entries.
+            _ => crate::tiles::verify_tree(store, cp.size, &cp.root, true).is_ok(),
+        };
+        if matches {
+            return Ok(Some((cp, msg)));
+        }
+    }
+    match stored {
+        Some(Ok(found)) => Ok(Some(found)),
+        Some(Err(e)) => Err(e.into()),
+        None => Ok(None),
+    }
+}
+
+/// Whether the stored tiles and entries give `cp`, checked from the edge of the durable
+/// checkpoint (`size`, `root`) below it: the entries since are read back and appended in
+/// memory, the root compared, and every tile `cp` needs that the append makes compared
+/// byte for byte with the stored one. `Err` when the edge itself cannot be read back.
+fn matches_from(store: &dyn Storage, size: u64, root: Hash, cp: &Checkpoint) -> Result<bool, SequencerError> {
+    let mut edge = Edge::load(store, size)?;
+    if edge.root().map_err(|e| SequencerError::Inconsistent(e.to_string()))? != root {
+        return Err(SequencerError::Inconsistent(format!("the tiles no longer give the root at size {size}")));
+    }
+    let mut entries: Vec<Vec<u8>> = Vec::new();
+    for b in size / TILE_WIDTH..cp.size.div_ceil(TILE_WIDTH) {
+        let Some(path) = tile::bundle_for(b, cp.size) else { return Ok(false) };
+        let Some(data) = store.get(&path.path())? else { return Ok(false) };
+        let Ok(parsed) = tile::parse_bundle(Some(&path), &data) else { return Ok(false) };
+        let skip = if b == size / TILE_WIDTH { (size % TILE_WIDTH) as usize } else { 0 };
+        entries.extend(parsed.iter().skip(skip).map(|e| e.to_vec()));
+    }
+    let Ok(writes) = edge.append(entries.iter().map(Vec::as_slice)) else { return Ok(false) };
+    if edge.size != cp.size || edge.root().ok() != Some(cp.root) {
+        return Ok(false);
+    }
+    for (path, bytes) in &writes.puts {
+        if store.get(path)?.as_ref() != Some(bytes) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 impl Sequencer {
     /// Opens the log in `store` (recovering from its durable state) or starts a new one.
     pub fn open(
@@ -359,8 +429,8 @@ impl Sequencer {
         origin: &str,
         config: SequencerConfig,
     ) -> Result<Self, SequencerError> {
-        let edge = match read_checkpoint(store.as_ref(), &key)? {
-            Some(cp) => {
+        let edge = match recover_checkpoint(store.as_ref(), &key)? {
+            Some((cp, msg)) => {
                 if cp.origin != origin {
                     return Err(SequencerError::WrongOrigin { expected: origin.to_string(), found: cp.origin });
                 }
@@ -372,6 +442,8 @@ impl Sequencer {
                         cp.size, cp.root
                     )));
                 }
+                // Its name made durable now, before any batch overwrites a kept copy.
+                store.put(CHECKPOINT, &msg)?;
                 edge
             }
             None => {

@@ -74,6 +74,14 @@ pub trait Storage: Fetch {
         self.put_all(items)?;
         self.put(last.0, last.1)
     }
+    /// Copies of `key` that [`Storage::put_all_then`] made durable before `key` itself (a
+    /// directory keeps the last two in [`LAST`]). After a crash one of them may be newer
+    /// than `key`, and its `items` may or may not all be durable: whoever reads a copy
+    /// checks it against them. None by default.
+    fn kept_copies(&self, key: &str) -> Result<Vec<Vec<u8>>, StorageError> {
+        check_key(key)?;
+        Ok(Vec::new())
+    }
 }
 
 impl<S: Fetch + ?Sized> Fetch for Arc<S> {
@@ -91,6 +99,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
         (**self).put_all_then(items, last)
+    }
+    fn kept_copies(&self, key: &str) -> Result<Vec<Vec<u8>>, StorageError> {
+        (**self).kept_copies(key)
     }
 }
 
@@ -124,6 +135,9 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 pub struct DirStorage {
     root: PathBuf,
     counter: AtomicU64,
+    /// Batches written by [`Storage::put_all_then`]: each puts its last object's copy in
+    /// slot `n % 2` of [`LAST`], so that the other slot keeps the one before.
+    batches: AtomicU64,
     /// Files in [`SPARES`] with when each got there, oldest first; `None` until the
     /// lock is held (a reader of the directory never touches the writer's spares).
     spares: Mutex<Option<VecDeque<(Instant, PathBuf)>>>,
@@ -133,6 +147,12 @@ pub struct DirStorage {
 /// The directory (under the log's root) of recycled files. Nothing in it is part of
 /// the log.
 pub const SPARES: &str = ".spare";
+
+/// The directory (under the log's root) where [`Storage::put_all_then`] keeps durable
+/// copies of its last object (the checkpoint), `NAME.0` and `NAME.1`, written in place in
+/// the same round of fsyncs as the tiles; the object then takes its name without waiting
+/// for its directory's fsync. Nothing in it is part of the log.
+pub const LAST: &str = ".last";
 
 /// Most spare files kept; beyond this a deleted file is unlinked.
 const MAX_SPARES: usize = 16_384;
@@ -151,7 +171,13 @@ impl DirStorage {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(io_err("create directory", &root))?;
-        Ok(Self { root, counter: AtomicU64::new(0), spares: Mutex::new(None), grace: SPARE_GRACE })
+        Ok(Self {
+            root,
+            counter: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            spares: Mutex::new(None),
+            grace: SPARE_GRACE,
+        })
     }
 
     /// Sets how long a spare file rests before it is rewritten (tests use zero).
@@ -528,6 +554,12 @@ impl DirStorage {
 
     /// Gives staged files (their data durable) their names, then makes the names durable.
     fn publish(&self, renames: &[(PathBuf, PathBuf)], dirs: BTreeSet<PathBuf>) -> Result<(), StorageError> {
+        self.rename_all(renames)?;
+        SyncPool::get().run_all(dirs.into_iter().map(SyncOne::Dir).collect())
+    }
+
+    /// Gives staged files their names (not yet durable).
+    fn rename_all(&self, renames: &[(PathBuf, PathBuf)]) -> Result<(), StorageError> {
         let mut spared = Vec::new();
         for (tmp, path) in renames {
             // The file this replaces (a checkpoint) keeps a name in the spares, so
@@ -542,7 +574,14 @@ impl DirStorage {
         for slot in spared {
             self.give_spare(slot);
         }
-        SyncPool::get().run_all(dirs.into_iter().map(SyncOne::Dir).collect())
+        Ok(())
+    }
+
+    /// The two files of [`LAST`] that keep copies of `key`.
+    fn last_copies(&self, key: &str) -> [PathBuf; 2] {
+        let name = key.replace('/', "%2F");
+        let dir = self.root.join(LAST);
+        [dir.join(format!("{name}.0")), dir.join(format!("{name}.1"))]
     }
 }
 
@@ -556,16 +595,47 @@ impl Storage for DirStorage {
         self.publish(&staged.renames, staged.dirs)
     }
 
-    /// Two rounds of fsyncs: the items are written in place (nobody reads them before
-    /// `last` names them), so their data, their directories and the data of `last` are
-    /// synced side by side; then `last` takes its name and its directory is synced.
+    /// One round of fsyncs: the items are written in place (nobody reads them before
+    /// `last` names them), `last` to a temporary file and, in place, to a copy in [`LAST`];
+    /// all their data and the directories that gained names are synced side by side.
+    /// Then `last` takes its name, without waiting for that rename to be durable: the
+    /// copy is, and it is what a restart goes by when the name was lost
+    /// ([`Storage::kept_copies`]). The copies alternate, so the one before stays whole
+    /// while the next is written.
     fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
-        let (mut syncs, dirs) = self.write_in_place(items)?;
+        let (mut syncs, mut dirs) = self.write_in_place(items)?;
         let then = self.stage(&[(last.0.to_string(), last.1.to_vec())])?;
         syncs.extend(then.files);
+        let n = self.batches.load(Ordering::Relaxed);
+        let copy = self.last_copies(last.0)[(n % 2) as usize].clone();
+        let copy_dir = self.root.join(LAST);
+        self.create_dirs(&copy_dir, &mut dirs)?;
+        if !copy.exists() {
+            dirs.insert(copy_dir);
+        }
+        let mut f =
+            OpenOptions::new().write(true).create(true).truncate(true).open(&copy).map_err(io_err("create", &copy))?;
+        f.write_all(last.1).map_err(io_err("write", &copy))?;
+        syncs.push(SyncOne::Data(f, copy));
         syncs.extend(dirs.into_iter().map(SyncOne::Dir));
         SyncPool::get().run_all(syncs)?;
-        self.publish(&then.renames, then.dirs)
+        // Only a batch whose copy is durable moves on to the other slot: after a failure
+        // the next batch writes the same one, and the last good copy stays.
+        self.batches.store(n + 1, Ordering::Relaxed);
+        self.rename_all(&then.renames)
+    }
+
+    fn kept_copies(&self, key: &str) -> Result<Vec<Vec<u8>>, StorageError> {
+        check_key(key)?;
+        let mut out = Vec::new();
+        for path in self.last_copies(key) {
+            match fs::read(&path) {
+                Ok(bytes) => out.push(bytes),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::Io { op: "read", path: path.display().to_string(), source: e }),
+            }
+        }
+        Ok(out)
     }
 
     fn delete_all(&self, keys: &[String]) -> Result<(), StorageError> {

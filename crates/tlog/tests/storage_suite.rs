@@ -498,3 +498,113 @@ fn awaited_and_waited_appends_agree() {
     assert_eq!(all.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..340).collect::<Vec<u64>>());
     check_log(store.as_ref(), &all);
 }
+
+/// The checkpoint's name is made durable lazily, its kept copy at once: a restart after
+/// the name was lost (an older checkpoint, or the bytes of a file that reused its inode)
+/// goes on from the newest copy that matches the whole tree, and never from a copy whose
+/// batch did not reach the disk whole.
+#[test]
+fn a_restart_goes_on_from_the_kept_copy_of_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let store = || -> Arc<dyn Storage> { Arc::new(DirStorage::new(&path).unwrap()) };
+    let read_cp = |p: &std::path::Path| std::fs::read(p.join(CHECKPOINT)).unwrap();
+    let mut expected = Vec::new();
+    let append = |seq: &Sequencer, expected: &mut Vec<(u64, Vec<u8>)>, n: usize| {
+        let batch: Vec<Vec<u8>> = (0..n).map(|i| entry(expected.len(), i)).collect();
+        let first = seq.append_batch(batch.clone()).unwrap();
+        expected.extend(batch.into_iter().zip(first..).map(|(e, i)| (i, e)));
+    };
+    let seq = open(store());
+    append(&seq, &mut expected, 300);
+    let older = read_cp(&path);
+    append(&seq, &mut expected, 5);
+    append(&seq, &mut expected, 7);
+    let acked = read_cp(&path);
+    let copies = DirStorage::new(&path).unwrap().kept_copies(CHECKPOINT).unwrap();
+    assert_eq!(copies.len(), 2, "two kept copies");
+    assert!(copies.contains(&acked), "the last checkpoint has a kept copy");
+    drop(seq);
+
+    // The name fell back to an older checkpoint: the newest copy is taken up.
+    std::fs::write(path.join(CHECKPOINT), &older).unwrap();
+    let seq = open(store());
+    assert_eq!(seq.head().0, 312);
+    assert_eq!(read_cp(&path), acked, "the name is written again");
+    drop(seq);
+    check_log(store().as_ref(), &expected);
+
+    // The name leads to a file that was reused (a tile's bytes): the same.
+    std::fs::write(path.join(CHECKPOINT), vec![7u8; 8192]).unwrap();
+    let seq = open(store());
+    assert_eq!(seq.head().0, 312);
+    drop(seq);
+
+    // A copy newer than the name whose batch did not reach the disk whole (here: a batch
+    // written in a copy of the log, of which only the kept copy came back) is not taken
+    // up: the log goes on from the name.
+    let other = dir.path().join("other");
+    copy_dir(&path, &other);
+    let seq =
+        Sequencer::open(Arc::new(DirStorage::new(&other).unwrap()), key(), ORIGIN, SequencerConfig::default()).unwrap();
+    seq.append_batch((0..9).map(|i| format!("lost {i}").into_bytes()).collect()).unwrap();
+    drop(seq);
+    let last = other.join(tlog::storage::LAST);
+    for e in std::fs::read_dir(&last).unwrap() {
+        let e = e.unwrap();
+        if std::fs::read(e.path()).unwrap() == std::fs::read(other.join(CHECKPOINT)).unwrap() {
+            std::fs::copy(e.path(), path.join(tlog::storage::LAST).join(e.file_name())).unwrap();
+        }
+    }
+    let newest: Vec<u64> = DirStorage::new(&path)
+        .unwrap()
+        .kept_copies(CHECKPOINT)
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let policy = TrustPolicy { log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
+            policy.open(c).unwrap().checkpoint.size
+        })
+        .collect();
+    assert!(newest.contains(&321), "{newest:?}");
+    let seq = open(store());
+    assert_eq!(seq.head().0, 312, "the copy without its entries and tiles is not taken up");
+    drop(seq);
+    // Its entries came back, but not its level-0 tile: still not taken up.
+    let bring_back = |key: &str| std::fs::copy(other.join(key), path.join(key)).unwrap();
+    bring_back("tile/entries/001.p/65");
+    let seq = open(store());
+    assert_eq!(seq.head().0, 312, "the copy without its tiles is not taken up");
+    drop(seq);
+    // A torn tile (the right length, other bytes) is no better.
+    std::fs::write(path.join("tile/0/001.p/65"), vec![0u8; 65 * 32]).unwrap();
+    let seq = open(store());
+    assert_eq!(seq.head().0, 312, "the copy with a torn tile is not taken up");
+    drop(seq);
+    // The whole batch is there: the copy is taken up.
+    bring_back("tile/0/001.p/65");
+    let seq = open(store());
+    assert_eq!(seq.head().0, 321, "the copy whose batch is whole is taken up");
+    expected.extend((0..9).map(|i| (312 + i as u64, format!("lost {i}").into_bytes())));
+    append(&seq, &mut expected, 4);
+    drop(seq);
+    check_log(store().as_ref(), &expected);
+
+    // Nothing to go by: an unreadable name and no copy is an error, as before.
+    std::fs::remove_dir_all(path.join(tlog::storage::LAST)).unwrap();
+    std::fs::write(path.join(CHECKPOINT), b"not a checkpoint").unwrap();
+    assert!(Sequencer::open(store(), key(), ORIGIN, SequencerConfig::default()).is_err());
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

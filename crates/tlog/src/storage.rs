@@ -596,16 +596,17 @@ impl Storage for DirStorage {
     }
 
     /// One round of fsyncs: the items are written in place (nobody reads them before
-    /// `last` names them), `last` to a temporary file and, in place, to a copy in [`LAST`];
-    /// all their data and the directories that gained names are synced side by side.
-    /// Then `last` takes its name, without waiting for that rename to be durable: the
-    /// copy is, and it is what a restart goes by when the name was lost
-    /// ([`Storage::kept_copies`]). The copies alternate, so the one before stays whole
+    /// `last` names them), `last` in place to a copy in [`LAST`] and to a temporary file;
+    /// the items' and the copy's data and the directories that gained names are synced
+    /// side by side. Then the temporary file takes `last`'s name, neither its bytes nor
+    /// the rename synced: the copy is durable, and it is what a restart goes by when the
+    /// name was lost or leads to other bytes ([`Storage::kept_copies`]). The copies alternate, so the one before stays whole
     /// while the next is written.
     fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
         let (mut syncs, mut dirs) = self.write_in_place(items)?;
+        // The file that takes `last`'s name is not synced: the kept copy is what is
+        // durable, and a restart that finds the name unreadable goes by the copies.
         let then = self.stage(&[(last.0.to_string(), last.1.to_vec())])?;
-        syncs.extend(then.files);
         let n = self.batches.load(Ordering::Relaxed);
         let copy = self.last_copies(last.0)[(n % 2) as usize].clone();
         let copy_dir = self.root.join(LAST);

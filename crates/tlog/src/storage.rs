@@ -620,10 +620,12 @@ impl Storage for DirStorage {
         syncs.push(SyncOne::Data(f, copy));
         syncs.extend(dirs.into_iter().map(SyncOne::Dir));
         SyncPool::get().run_all(syncs)?;
-        // Only a batch whose copy is durable moves on to the other slot: after a failure
-        // the next batch writes the same one, and the last good copy stays.
+        self.rename_all(&then.renames)?;
+        // Only a batch that succeeded moves on to the other slot: after a failure (its
+        // writer goes back to the checkpoint under the name) the next batch writes the
+        // same slot, so the copy of the last checkpoint that succeeded stays whole.
         self.batches.store(n + 1, Ordering::Relaxed);
-        self.rename_all(&then.renames)
+        Ok(())
     }
 
     fn kept_copies(&self, key: &str) -> Result<Vec<Vec<u8>>, StorageError> {

@@ -596,6 +596,37 @@ fn a_restart_goes_on_from_the_kept_copy_of_the_checkpoint() {
     assert!(Sequencer::open(store(), key(), ORIGIN, SequencerConfig::default()).is_err());
 }
 
+/// A batch that fails after its copy was written (here: the checkpoint cannot take its
+/// name) does not move on to the other slot: the copy of the last batch that succeeded is
+/// kept through the next one.
+#[test]
+fn a_failed_batch_keeps_the_last_good_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStorage::new(dir.path()).unwrap();
+    let tile = |n: usize| vec![(format!("tile/0/000.p/{n}"), vec![n as u8; 32 * n])];
+    store.put(CHECKPOINT, b"c0").unwrap();
+    store.put_all_then(&tile(1), (CHECKPOINT, b"c1")).unwrap();
+    store.put_all_then(&tile(2), (CHECKPOINT, b"c2")).unwrap();
+    let copies = |s: &DirStorage| {
+        let mut c: Vec<Vec<u8>> = s.kept_copies(CHECKPOINT).unwrap();
+        c.sort();
+        c
+    };
+    assert_eq!(copies(&store), vec![b"c1".to_vec(), b"c2".to_vec()]);
+    // The name cannot be replaced: a directory with something in it stands there.
+    let name = dir.path().join(CHECKPOINT);
+    std::fs::remove_file(&name).unwrap();
+    std::fs::create_dir(&name).unwrap();
+    std::fs::write(name.join("in the way"), b"").unwrap();
+    assert!(store.put_all_then(&tile(3), (CHECKPOINT, b"c3")).is_err());
+    std::fs::remove_dir_all(&name).unwrap();
+    std::fs::write(&name, b"c2").unwrap();
+    // The next batch writes over the failed one's copy, not over c2's.
+    store.put_all_then(&tile(3), (CHECKPOINT, b"c4")).unwrap();
+    assert_eq!(copies(&store), vec![b"c2".to_vec(), b"c4".to_vec()]);
+    assert_eq!(store.get(CHECKPOINT).unwrap().as_deref(), Some(&b"c4"[..]));
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -168,6 +168,16 @@ async fn log_is_served_as_tlog_tiles() {
     }
     let res = app.clone().oneshot(get("/log/tile/1/000.p/1")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "a covered tile is still served");
+    // A checkpoint file that is not a checkpoint: no tile is served, and the answer says why.
+    let checkpoint = dir.path().join("data/log/checkpoint");
+    let good = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&checkpoint, b"not a checkpoint\n").unwrap();
+    let res = app.clone().oneshot(get("/log/tile/0/000")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["detail"], "the log's checkpoint file is not a checkpoint");
+    std::fs::write(&checkpoint, good).unwrap();
     for bad in
         ["/log/tile/0/1", "/log/tile/../checkpoint", "/log/tile/0/000.p/0", "/log/tile/0/x000/001", "/log/tile/0/002"]
     {

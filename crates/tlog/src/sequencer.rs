@@ -9,7 +9,7 @@
 //! callers given their indexes. A crash before leaves tiles beyond the checkpoint's size,
 //! perhaps partly written, that nobody was told about and that the next batch overwrites;
 //! a crash after it loses nothing acknowledged: if the checkpoint's name was lost, its
-//! kept copy is found, checked against the whole tree and taken up. On restart the state
+//! kept copy is found, checked against the entries and tiles written since and taken up. On restart the state
 //! is rebuilt from the checkpoint and the tiles it covers, and the root is recomputed and
 //! compared, so one size never gets two roots.
 
@@ -356,9 +356,10 @@ pub fn read_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<Ch
 
 /// The checkpoint a restart goes on from, with its bytes: the stored one, unless a copy
 /// kept by [`Storage::put_all_then`] is newer (the checkpoint's name was not yet durable
-/// when the machine stopped), signed by `key`, and matches the tiles and entries whole
-/// ([`crate::tiles::verify_tree`]: a copy is durable with its batch's tiles only if the
-/// whole batch was). A stored checkpoint that is unreadable (its name led to a file since
+/// when the machine stopped), signed by `key`, and its batch reached the disk whole (a
+/// copy is synced with its batch's tiles, not after them): [`matches_from`] the stored
+/// checkpoint, or [`crate::tiles::verify_tree`] of the whole tree when that checkpoint's
+/// edge cannot be read back. A stored checkpoint that is unreadable (its name led to a file since
 /// reused) gives way to such a copy too; without one it is an error, as before.
 fn recover_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<(Checkpoint, Vec<u8>)>, SequencerError> {
     let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };

@@ -600,8 +600,8 @@ impl Storage for DirStorage {
     /// the items' and the copy's data and the directories that gained names are synced
     /// side by side. Then the temporary file takes `last`'s name, neither its bytes nor
     /// the rename synced: the copy is durable, and it is what a restart goes by when the
-    /// name was lost or leads to other bytes ([`Storage::kept_copies`]). The copies alternate, so the one before stays whole
-    /// while the next is written.
+    /// name was lost or leads to other bytes ([`Storage::kept_copies`]). The copies
+    /// alternate, so the one before stays whole while the next is written.
     fn put_all_then(&self, items: &[(String, Vec<u8>)], last: (&str, &[u8])) -> Result<(), StorageError> {
         let (mut syncs, mut dirs) = self.write_in_place(items)?;
         // The file that takes `last`'s name is not synced: the kept copy is what is

@@ -23,6 +23,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::agefile;
 use crate::keys::{KeyError, PublicIdentity, SecretIdentity, Timestamp};
 use crate::manifest::{self, FileEntry, Manifest, ManifestError};
 
@@ -364,39 +365,27 @@ fn seal_file(
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
-    let out = fs::OpenOptions::new().write(true).create_new(true).open(dest).map_err(io_err(dest))?;
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-        .map_err(|e| EvidenceError::Encrypt(e.to_string()))?;
-    std::thread::scope(|s| {
-        let (ptx, prx) = sync_channel::<Vec<u8>>(DEPTH);
-        let (ctx, crx) = sync_channel::<Vec<u8>>(DEPTH);
-        let (plain_done, plain_free) = channel();
-        let (cipher_done, cipher_free) = channel();
-        let reader = s.spawn(|| read_hash_send(&input.path, ptx, Recycled { free: plain_free }));
-        let writer = s.spawn(|| recv_hash_write(crx, out, dest, cipher_done));
-        let encrypted = (|| -> io::Result<()> {
-            let mut w = encryptor.wrap_output(ChannelWriter::new(ctx, Recycled { free: cipher_free }))?;
-            for block in prx.iter() {
-                w.write_all(&block)?;
-                progress.advance(block.len() as u64);
-                let _ = plain_done.send(block);
-            }
-            let mut cw = w.finish()?;
-            cw.flush_block()
-        })();
-        // Close both channels whatever happened (the ciphertext sender went with the
-        // closure), so that the reader (which then only hashes) and the writer finish.
-        drop(prx);
-        let (size, sha256) = join(reader)?;
-        let written = join(writer);
-        // A write failure (e.g. a full disk) explains an encryption failure: report it first.
-        let (age_size, age_sha256) = match (encrypted, written) {
-            (_, Err(e)) => return Err(e),
-            (Err(e), Ok(_)) => return Err(EvidenceError::Encrypt(e.to_string())),
-            (Ok(()), Ok(v)) => v,
-        };
-        Ok(FileEntry { name: input.name.clone(), size, sha256, age_size, age_sha256 })
+    let plain = File::open(&input.path).map_err(io_err(&input.path))?;
+    let mut out = fs::OpenOptions::new().write(true).create_new(true).open(dest).map_err(io_err(dest))?;
+    let recipients: Vec<&dyn age::Recipient> = recipients.iter().map(|r| r as &dyn age::Recipient).collect();
+    let header = agefile::new_header(&recipients).map_err(|e| write_error(e, input, dest))?;
+    let w = agefile::write(&header, plain, &mut out, &mut |n| progress.advance(n))
+        .map_err(|e| write_error(e, input, dest))?;
+    Ok(FileEntry {
+        name: input.name.clone(),
+        size: w.size,
+        sha256: w.sha256,
+        age_size: w.age_size,
+        age_sha256: w.age_sha256,
     })
+}
+
+fn write_error(e: agefile::WriteError, input: &Input, dest: &Path) -> EvidenceError {
+    match e {
+        agefile::WriteError::Read(err) => EvidenceError::Io { path: input.path.clone(), err },
+        agefile::WriteError::Write(err) => EvidenceError::Io { path: dest.to_path_buf(), err },
+        agefile::WriteError::Encrypt(msg) => EvidenceError::Encrypt(msg),
+    }
 }
 
 /// Seals `inputs` into a new package folder `out`, encrypted to `recipients` and signed

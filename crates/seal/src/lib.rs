@@ -10,6 +10,7 @@
 //! The library never reads a clock: every time is a parameter.
 #![forbid(unsafe_code)]
 
+mod agefile;
 pub mod envelope;
 pub mod evidence;
 pub mod keys;

@@ -5,10 +5,11 @@
 //! PKG/files/NAME.age       the age encryption of NAME, to every recipient
 //! ```
 //!
-//! Sealing reads each input once: a reader thread hashes the plaintext, the calling
-//! thread encrypts (age STREAM, 64 KiB chunks), a writer thread hashes and writes the
-//! ciphertext. Memory is bounded by a few 1 MiB buffers whatever the file size. The
-//! package is built in a temporary sibling folder and renamed into place at the end.
+//! Sealing reads each input once (see `agefile`): a reader thread hashes the plaintext,
+//! encryption threads seal its 64 KiB chunks (age STREAM) in place, a thread hashes the
+//! ciphertext in order and the calling thread writes it. Memory is bounded by a pool of
+//! 1 MiB blocks whatever the file size. The package is built in a temporary sibling
+//! folder and renamed into place at the end.
 //!
 //! Opening reads each `.age` file once, hashing the ciphertext while it decrypts and
 //! hashing the plaintext while it writes a temporary file in the output folder. Only when

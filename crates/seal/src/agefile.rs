@@ -30,6 +30,7 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use age::secrecy::ExposeSecret as _;
 use age_core::format::{FileKey, Stanza};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD_NO_PAD;
@@ -72,26 +73,32 @@ pub(crate) struct Header {
 
 /// A new header for `recipients`, with a fresh random file key and nonce.
 pub(crate) fn new_header(recipients: &[&dyn age::Recipient]) -> Result<Header, WriteError> {
-    let mut file_key = Zeroizing::new([0u8; 16]);
+    let no_randomness = |e: getrandom::Error| WriteError::Encrypt(format!("no randomness: {e}"));
+    if recipients.is_empty() {
+        return Err(WriteError::Encrypt("no recipient".into()));
+    }
+    let key = FileKey::try_init_with_mut(|k| getrandom::fill(k)).map_err(no_randomness)?;
     let mut nonce = [0u8; 16];
-    getrandom::fill(file_key.as_mut())
-        .and_then(|()| getrandom::fill(&mut nonce))
-        .map_err(|e| WriteError::Encrypt(format!("no randomness: {e}")))?;
-    let key = FileKey::new(Box::new(*file_key));
+    getrandom::fill(&mut nonce).map_err(no_randomness)?;
     let mut stanzas = Vec::new();
     let mut labels = None;
     for r in recipients {
         let (mut s, l) = r.wrap_file_key(&key).map_err(|e| WriteError::Encrypt(e.to_string()))?;
-        // As the age crate's Encryptor: recipients with different labels cannot share a file.
-        if labels.get_or_insert_with(|| l.clone()) != &l {
-            return Err(WriteError::Encrypt("recipients of incompatible kinds cannot share a file".into()));
+        // As the age crate's Encryptor: valid labels, and the same for every recipient
+        // (so that, say, a passphrase never shares a file with a public key).
+        match &labels {
+            None if !l.iter().all(age_core::format::is_arbitrary_string) => {
+                return Err(WriteError::Encrypt(format!("recipient labels {l:?} are not valid")));
+            }
+            None => labels = Some(l),
+            Some(first) if *first != l => {
+                return Err(WriteError::Encrypt("recipients of incompatible kinds cannot share a file".into()));
+            }
+            Some(_) => {}
         }
         stanzas.append(&mut s);
     }
-    if stanzas.is_empty() {
-        return Err(WriteError::Encrypt("no recipient".into()));
-    }
-    Ok(header_with(&file_key, nonce, &stanzas))
+    Ok(header_with(key.expose_secret(), nonce, &stanzas))
 }
 
 /// The header for a given file key, nonce and stanzas (deterministic; for tests).
@@ -258,35 +265,70 @@ fn read_blocks(mut input: impl Read, tx: SyncSender<Block>, mut pool: Pool) -> R
     }
 }
 
-/// Seals every chunk of the blocks it takes, in place. A failure goes to the writer,
-/// which stops the pipeline.
-fn encrypt_blocks(key: &LessSafeKey, rx: &Mutex<Receiver<Block>>, tx: &SyncSender<Result<Block, WriteError>>) {
+/// Seals every chunk of `b` in place, each tag in the gap after its chunk.
+fn seal_block(key: &LessSafeKey, b: &mut Block) -> Result<(), WriteError> {
+    for k in 0..b.chunks {
+        let at = k * SLOT;
+        let last = k + 1 == b.chunks;
+        let len = if last { b.last_len } else { CHUNK };
+        let counter = b.seq * CHUNKS_PER_BLOCK as u64 + k as u64;
+        let tag = key
+            .seal_in_place_separate_tag(
+                chunk_nonce(counter, last && b.is_final),
+                Aad::empty(),
+                &mut b.buf[at..at + len],
+            )
+            .map_err(|_| WriteError::Encrypt(format!("ChaCha20-Poly1305 refused chunk {counter}")))?;
+        b.buf[at + len..at + len + TAG].copy_from_slice(tag.as_ref());
+    }
+    Ok(())
+}
+
+/// How the encryption threads seal a block: `seal_block`, or a failing one in tests.
+type Sealer<'a> = &'a (dyn Fn(&LessSafeKey, &mut Block) -> Result<(), WriteError> + Sync);
+
+/// Sends an error down the pipeline if its thread panics, so that the block it held is
+/// not waited for forever.
+struct PanicGuard<'a>(&'a SyncSender<Result<Block, WriteError>>);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(Err(WriteError::Encrypt("an encryption thread panicked".into())));
+        }
+    }
+}
+
+/// Seals the blocks it takes. A failure goes to the hashing thread, which stops the
+/// pipeline.
+fn encrypt_blocks(
+    key: &LessSafeKey,
+    seal: Sealer<'_>,
+    rx: &Mutex<Receiver<Block>>,
+    tx: &SyncSender<Result<Block, WriteError>>,
+) {
+    let _guard = PanicGuard(tx);
     loop {
         // A poisoned lock means another encryption thread panicked; the receiver is intact.
         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok(mut b) = next else { return };
-        let mut sealed = Ok(());
-        for k in 0..b.chunks {
-            let at = k * SLOT;
-            let last = k + 1 == b.chunks;
-            let len = if last { b.last_len } else { CHUNK };
-            let counter = b.seq * CHUNKS_PER_BLOCK as u64 + k as u64;
-            match key.seal_in_place_separate_tag(
-                chunk_nonce(counter, last && b.is_final),
-                Aad::empty(),
-                &mut b.buf[at..at + len],
-            ) {
-                Ok(tag) => b.buf[at + len..at + len + TAG].copy_from_slice(tag.as_ref()),
-                Err(_) => {
-                    sealed = Err(WriteError::Encrypt(format!("ChaCha20-Poly1305 refused chunk {counter}")));
-                    break;
-                }
-            }
-        }
-        // If the writer stopped, it reports why.
-        if tx.send(sealed.map(|()| b)).is_err() {
+        let sealed = seal(key, &mut b).map(|()| b);
+        // If the pipeline stopped, the thread that stopped it reports why.
+        if tx.send(sealed).is_err() {
             return;
         }
+    }
+}
+
+/// Where an age file goes: its bytes, then a sync that makes them durable.
+pub(crate) trait Output: Write {
+    /// Makes everything written durable.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl Output for File {
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_all()
     }
 }
 
@@ -299,17 +341,29 @@ pub(crate) struct Written {
 }
 
 /// Encrypts `input` to `out` under `header` (which it writes first), then syncs `out`.
-/// `progress` is called with the plaintext bytes of each block written.
+/// `progress` is called with the plaintext bytes of each block written. The header is
+/// taken, so that its key and nonces serve one file only.
 pub(crate) fn write(
-    header: &Header,
+    header: Header,
     input: impl Read + Send,
-    out: &mut File,
+    out: &mut impl Output,
     progress: &mut dyn FnMut(u64),
+) -> Result<Written, WriteError> {
+    pipeline(header, input, out, progress, &seal_block)
+}
+
+fn pipeline(
+    header: Header,
+    input: impl Read + Send,
+    out: &mut impl Output,
+    progress: &mut dyn FnMut(u64),
+    seal: Sealer<'_>,
 ) -> Result<Written, WriteError> {
     let key = LessSafeKey::new(
         UnboundKey::new(&CHACHA20_POLY1305, header.payload_key.as_ref())
             .map_err(|_| WriteError::Encrypt("bad payload key length".into()))?,
     );
+    let header = &header;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, MAX_WORKERS);
     std::thread::scope(|s| {
         let (ptx, prx) = sync_channel::<Block>(DEPTH);
@@ -323,7 +377,7 @@ pub(crate) fn write(
         let encryptors: Vec<_> = (0..workers)
             .map(|_| {
                 let (key, prx, ctx) = (&key, Arc::clone(&prx), ctx.clone());
-                s.spawn(move || encrypt_blocks(key, &prx, &ctx))
+                s.spawn(move || encrypt_blocks(key, seal, &prx, &ctx))
             })
             .collect();
         drop((ctx, prx));
@@ -331,18 +385,24 @@ pub(crate) fn write(
         let hasher = s.spawn(move || hash_in_order(header, crx, wtx));
         // Returning drops the receiver, so on a failure every other thread stops too.
         let written = write_blocks(header, wrx, out, free_tx, progress);
-        let hashed = hasher.join().map_err(|_| WriteError::Encrypt("the hashing thread panicked".into()))?;
-        let read = reader.join().map_err(|_| WriteError::Encrypt("the reader thread panicked".into()))?;
+        let hashed = hasher.join();
+        let read = reader.join();
+        let mut encryptor_panicked = false;
         for e in encryptors {
-            e.join().map_err(|_| WriteError::Encrypt("an encryption thread panicked".into()))?;
+            encryptor_panicked |= e.join().is_err();
         }
         // A write failure (a full disk) explains the others; then a read failure; then
-        // an encryption failure, or the pipeline's end before the last chunk.
+        // a panic, an encryption failure, or the pipeline's end before the last chunk.
+        let panicked = |what: &str| WriteError::Encrypt(format!("the {what} thread panicked"));
         written?;
+        let read = read.map_err(|_| panicked("reader"))?;
         if let Err(e @ WriteError::Read(_)) = read {
             return Err(e);
         }
-        let (age_size, age_sha256) = hashed?;
+        if encryptor_panicked {
+            return Err(panicked("encryption"));
+        }
+        let (age_size, age_sha256) = hashed.map_err(|_| panicked("hashing"))??;
         let (size, sha256) = read?;
         Ok(Written { size, sha256, age_size, age_sha256 })
     })
@@ -388,7 +448,7 @@ fn hash_in_order(
 fn write_blocks(
     header: &Header,
     rx: Receiver<Block>,
-    out: &mut File,
+    out: &mut impl Output,
     free: Sender<Vec<u8>>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), WriteError> {
@@ -400,7 +460,7 @@ fn write_blocks(
         // The reader may be done; the buffer is then simply dropped.
         let _ = free.send(b.buf);
         if ended {
-            return out.sync_all().map_err(WriteError::Write);
+            return out.sync().map_err(WriteError::Write);
         }
     }
     Ok(())
@@ -465,7 +525,7 @@ mod tests {
         let path = dir.path().join("out.age");
         let mut out = File::create_new(&path).unwrap();
         let mut reported = 0;
-        let w = write(&header, input, &mut out, &mut |n| reported += n);
+        let w = write(header, input, &mut out, &mut |n| reported += n);
         if w.is_ok() {
             assert_eq!(reported, data.len() as u64, "progress counts every plaintext byte");
         }
@@ -589,22 +649,127 @@ mod tests {
         }
     }
 
-    /// A write failure is reported as one, whatever the other threads were doing.
+    /// Takes `limit` bytes, then fails as a full disk does.
+    struct FullAfter {
+        limit: usize,
+        got: usize,
+    }
+
+    impl Write for FullAfter {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            if self.got + data.len() > self.limit {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            self.got += data.len();
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Output for FullAfter {
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Output for Vec<u8> {
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn header_to(id: &age::x25519::Identity) -> Header {
+        let r = id.to_public();
+        new_header(&[&r as &dyn age::Recipient]).unwrap()
+    }
+
+    /// Runs `f` on its own thread; a pipeline that hangs fails the test instead of
+    /// hanging it.
+    fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the pipeline hung")
+    }
+
+    /// A write failure is reported as one, whether on the header or in the middle of the
+    /// payload (more blocks than the pool holds are then still being read).
     #[test]
     fn a_write_failure_stops_the_pipeline_and_is_reported() {
         let id = identity();
-        let r = id.to_public();
-        let header = new_header(&[&r as &dyn age::Recipient]).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ro");
-        std::fs::write(&path, b"").unwrap();
-        let mut read_only = File::open(&path).unwrap();
-        let data = vec![1u8; 40 * CHUNK];
-        match write(&header, &data[..], &mut read_only, &mut |_| {}) {
-            Err(WriteError::Write(_)) => {}
-            Err(e) => panic!("expected a write error, got {e:?}"),
-            Ok(_) => panic!("wrote to a read-only file"),
+        let blocks = max_blocks(MAX_WORKERS) + 3;
+        for limit in [0, 2 * BLOCK + 100] {
+            let header = header_to(&id);
+            let r = within_a_minute(move || {
+                let data = vec![1u8; blocks * CHUNK * CHUNKS_PER_BLOCK];
+                write(header, &data[..], &mut FullAfter { limit, got: 0 }, &mut |_| {})
+            });
+            match r {
+                Err(WriteError::Write(e)) => assert_eq!(e.raw_os_error(), Some(28)),
+                Err(e) => panic!("expected a write error, got {e:?}"),
+                Ok(_) => panic!("wrote past a full disk"),
+            }
         }
+    }
+
+    /// A file many times the pool's size: blocks come back and are reused, every byte
+    /// is counted once by the progress callback, and the age crate reads it.
+    #[test]
+    fn a_file_larger_than_the_pool_round_trips() {
+        let id = identity();
+        let header = header_to(&id);
+        let size = (max_blocks(MAX_WORKERS) + 5) * CHUNK * CHUNKS_PER_BLOCK + 7;
+        let (data, bytes, w, reported) = within_a_minute(move || {
+            let data: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            let (mut out, mut reported) = (Vec::new(), 0);
+            let w = write(header, &data[..], &mut out, &mut |n| reported += n);
+            (data, out, w, reported)
+        });
+        assert_eq!(w.unwrap().size, size as u64);
+        assert_eq!(reported, size as u64, "progress counts every plaintext byte once");
+        assert_eq!(decrypt(&bytes, &id).unwrap(), data);
+    }
+
+    /// An encryption thread that fails, or panics, while a file larger than the pool is
+    /// still being read: the pipeline stops and says why, instead of waiting forever for
+    /// the block that thread held.
+    #[test]
+    fn an_encryption_failure_or_panic_stops_the_pipeline() {
+        let id = identity();
+        for panics in [false, true] {
+            let header = header_to(&id);
+            let r = within_a_minute(move || {
+                let data = vec![3u8; (max_blocks(MAX_WORKERS) + 5) * CHUNK * CHUNKS_PER_BLOCK];
+                let failing = move |key: &LessSafeKey, b: &mut Block| {
+                    if b.seq == 2 {
+                        if panics {
+                            panic!("injected: an encryption thread panics on block 2");
+                        }
+                        return Err(WriteError::Encrypt("injected: block 2 refused".into()));
+                    }
+                    seal_block(key, b)
+                };
+                let mut sink = FullAfter { limit: usize::MAX, got: 0 };
+                pipeline(header, &data[..], &mut sink, &mut |_| {}, &failing)
+            });
+            match r {
+                Err(WriteError::Encrypt(m)) if panics => assert_eq!(m, "the encryption thread panicked"),
+                Err(WriteError::Encrypt(m)) => assert_eq!(m, "injected: block 2 refused"),
+                Err(e) => panic!("expected an encryption error, got {e:?}"),
+                Ok(_) => panic!("a failed encryption gave a file"),
+            }
+        }
+    }
+
+    /// No recipient, or recipients of kinds that cannot share a file, are refused.
+    #[test]
+    fn header_refusals() {
+        assert!(matches!(new_header(&[]), Err(WriteError::Encrypt(m)) if m == "no recipient"));
+        let x = identity().to_public();
+        let p = age::scrypt::Recipient::new(age::secrecy::SecretString::from("pass".to_string()));
+        let r = new_header(&[&x as &dyn age::Recipient, &p as &dyn age::Recipient]);
+        assert!(matches!(r, Err(WriteError::Encrypt(m)) if m.contains("incompatible")));
     }
 
     /// The pool allocates at most `max` blocks; then it waits for one to come back, or

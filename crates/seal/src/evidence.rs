@@ -370,7 +370,7 @@ fn seal_file(
     let mut out = fs::OpenOptions::new().write(true).create_new(true).open(dest).map_err(io_err(dest))?;
     let recipients: Vec<&dyn age::Recipient> = recipients.iter().map(|r| r as &dyn age::Recipient).collect();
     let header = agefile::new_header(&recipients).map_err(|e| write_error(e, input, dest))?;
-    let w = agefile::write(&header, plain, &mut out, &mut |n| progress.advance(n))
+    let w = agefile::write(header, plain, &mut out, &mut |n| progress.advance(n))
         .map_err(|e| write_error(e, input, dest))?;
     Ok(FileEntry {
         name: input.name.clone(),

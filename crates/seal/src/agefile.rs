@@ -195,7 +195,7 @@ fn max_blocks(workers: usize) -> usize {
 }
 
 /// Fills `buf` from `r` unless the input ends first; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {

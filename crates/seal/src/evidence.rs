@@ -435,6 +435,42 @@ pub fn seal(
     Ok(manifest)
 }
 
+/// The size and SHA-256 of `path`, read on a second thread while this one hashes, so
+/// that reading (the kernel's copy) and hashing overlap.
+fn hash_file(path: &Path, progress: &mut dyn Progress) -> Result<(u64, [u8; 32]), EvidenceError> {
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
+        let (done, free) = channel();
+        let reader = s.spawn(move || {
+            let mut f = File::open(path).map_err(io_err(path))?;
+            let pool = Recycled { free };
+            loop {
+                let mut buf = pool.take();
+                // A returned block keeps its length, so this zeroes only new blocks.
+                buf.resize(BUF, 0);
+                let k = agefile::read_full(&mut f, &mut buf).map_err(io_err(path))?;
+                if k == 0 {
+                    return Ok(());
+                }
+                buf.truncate(k);
+                if tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        for buf in rx {
+            h.update(&buf);
+            n += buf.len() as u64;
+            progress.advance(buf.len() as u64);
+            let _ = done.send(buf);
+        }
+        join(reader)?;
+        Ok((n, h.finalize().into()))
+    })
+}
+
 /// Reads and checks the manifest of `pkg` against `signer`.
 pub fn read_manifest(pkg: &Path, signer: &PublicIdentity) -> Result<Manifest, EvidenceError> {
     let path = pkg.join(MANIFEST);
@@ -494,24 +530,9 @@ pub fn verify(pkg: &Path, signer: &PublicIdentity, progress: &mut dyn Progress) 
     let m = read_manifest(pkg, signer)?;
     check_listing(pkg, &m)?;
     progress.start(m.files.iter().map(|f| f.age_size).sum());
-    let mut buf = vec![0u8; BUF];
     for f in &m.files {
         let path = age_path(pkg, &f.name);
-        let mut file = File::open(&path).map_err(io_err(&path))?;
-        let mut h = Sha256::new();
-        let mut n = 0u64;
-        loop {
-            let k = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            };
-            h.update(&buf[..k]);
-            n += k as u64;
-            progress.advance(k as u64);
-        }
-        if let Some(what) = compare((f.age_size, &f.age_sha256), (n, h.finalize().into())) {
+        if let Some(what) = compare((f.age_size, &f.age_sha256), hash_file(&path, progress)?) {
             return Err(EvidenceError::CiphertextMismatch { path, what });
         }
     }

@@ -117,7 +117,7 @@ pub fn run(cmd: EvidenceCommand) -> anyhow::Result<ExitCode> {
             let now = crate::keys_cmd::now()?;
             let m = evidence::seal(&inputs, &recipients, &sealer, now, &out, &mut Bar::new())?;
             let total: u64 = m.files.iter().map(|f| f.size).sum();
-            println!("sealed {} files ({total} bytes) into {}", m.files.len(), out.display());
+            println!("sealed {} ({total} bytes) into {}", files(m.files.len()), out.display());
             println!("sealer: {}", m.sealer);
             for r in &m.recipients {
                 println!("recipient: {r}");
@@ -128,7 +128,7 @@ pub fn run(cmd: EvidenceCommand) -> anyhow::Result<ExitCode> {
             let signer = read_public(&signer)?;
             let m = evidence::verify(&package, &signer, &mut Bar::new())?;
             print_manifest(&m);
-            println!("verified {}: {} files, signature and ciphertext hashes match", package.display(), m.files.len());
+            println!("verified {}: {}, signature and ciphertext hashes match", package.display(), files(m.files.len()));
             Ok(ExitCode::SUCCESS)
         }
         EvidenceCommand::Open { package, identity, signer, out } => {
@@ -136,7 +136,7 @@ pub fn run(cmd: EvidenceCommand) -> anyhow::Result<ExitCode> {
             let ids = evidence::read_identities(&identity)?;
             let m = evidence::open(&package, &ids, &signer, &out, &mut Bar::new())?;
             print_manifest(&m);
-            println!("opened {} files into {}", m.files.len(), out.display());
+            println!("opened {} into {}", files(m.files.len()), out.display());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -152,4 +152,9 @@ fn print_manifest(m: &seal::Manifest) {
 
 fn hex_encode(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// "1 file", "2 files".
+fn files(n: usize) -> String {
+    if n == 1 { "1 file".into() } else { format!("{n} files") }
 }

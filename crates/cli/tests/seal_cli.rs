@@ -210,6 +210,31 @@ fn age_tool_opens_custodia_files_and_hashes_equal_sha256sum() {
     assert_eq!(n, 5);
 }
 
+/// One file is "1 file" in every command's summary.
+#[test]
+fn one_file_is_counted_in_the_singular() {
+    let s = setup();
+    let d = s.tmp.path();
+    let args =
+        ["evidence", "seal", "--to", &s.recipient, "--sign", "keys/provider.key", "--out", "one", "case/summary.txt"];
+    let out = ok(custodia().current_dir(d).args(args));
+    assert!(out.starts_with("sealed 1 file (14 bytes) into one\n"), "{out}");
+    let out = ok(custodia().current_dir(d).args(["evidence", "verify", "one", "--signer", "keys/provider.pub"]));
+    assert!(out.contains("verified one: 1 file, signature"), "{out}");
+    let out = ok(custodia().current_dir(d).args([
+        "evidence",
+        "open",
+        "one",
+        "--identity",
+        "keys/court.key",
+        "--signer",
+        "keys/provider.pub",
+        "--out",
+        "opened",
+    ]));
+    assert!(out.contains("opened 1 file into opened"), "{out}");
+}
+
 #[test]
 fn age_keygen_identities_work_with_custodia() {
     if !have_age() {

@@ -117,17 +117,7 @@ fn seal_a_folder_verify_without_keys_open() {
     fs::rename(d.join("keys/court.key"), d.join("vault/court.key")).unwrap();
     let out = ok(custodia().current_dir(d).args(["evidence", "verify", "pkg", "--signer", "keys/provider.pub"]));
     assert!(out.contains("verified pkg: 5 files"), "{out}");
-    let out = ok(custodia().current_dir(d).args([
-        "evidence",
-        "open",
-        "pkg",
-        "--identity",
-        "vault/court.key",
-        "--signer",
-        "keys/provider.pub",
-        "--out",
-        "opened",
-    ]));
+    let out = ok(custodia().current_dir(d).args(open_args("pkg", "vault/court.key", "opened")));
     assert!(out.contains("opened 5 files into opened"), "{out}");
     for f in ["summary.txt", "empty.bin", "mail/box.mbox", "mail/block.bin", "mail/blocks.bin"] {
         assert_eq!(fs::read(d.join("opened/case").join(f)).unwrap(), fs::read(d.join("case").join(f)).unwrap(), "{f}");
@@ -160,17 +150,7 @@ fn tampered_chunk_is_named_and_open_writes_nothing() {
     let err = fails(custodia().current_dir(d).args(["evidence", "verify", "pkg", "--signer", "keys/provider.pub"]));
     assert!(err.contains("pkg/files/case/mail/box.mbox.age: ciphertext does not match the manifest (sha256"), "{err}");
     fs::create_dir(d.join("opened")).unwrap();
-    let err = fails(custodia().current_dir(d).args([
-        "evidence",
-        "open",
-        "pkg",
-        "--identity",
-        "keys/court.key",
-        "--signer",
-        "keys/provider.pub",
-        "--out",
-        "opened",
-    ]));
+    let err = fails(custodia().current_dir(d).args(open_args("pkg", "keys/court.key", "opened")));
     assert!(err.contains("box.mbox.age: ciphertext does not match the manifest"), "{err}");
     assert_eq!(fs::read_dir(d.join("opened")).unwrap().count(), 0, "open left files behind");
 }
@@ -210,6 +190,11 @@ fn age_tool_opens_custodia_files_and_hashes_equal_sha256sum() {
     assert_eq!(n, 5);
 }
 
+/// `evidence open PKG --identity IDENTITY --signer keys/provider.pub --out OUT`.
+fn open_args<'a>(pkg: &'a str, identity: &'a str, out: &'a str) -> [&'a str; 9] {
+    ["evidence", "open", pkg, "--identity", identity, "--signer", "keys/provider.pub", "--out", out]
+}
+
 /// One file is "1 file" in every command's summary.
 #[test]
 fn one_file_is_counted_in_the_singular() {
@@ -221,17 +206,7 @@ fn one_file_is_counted_in_the_singular() {
     assert!(out.starts_with("sealed 1 file (14 bytes) into one\n"), "{out}");
     let out = ok(custodia().current_dir(d).args(["evidence", "verify", "one", "--signer", "keys/provider.pub"]));
     assert!(out.contains("verified one: 1 file, signature"), "{out}");
-    let out = ok(custodia().current_dir(d).args([
-        "evidence",
-        "open",
-        "one",
-        "--identity",
-        "keys/court.key",
-        "--signer",
-        "keys/provider.pub",
-        "--out",
-        "opened",
-    ]));
+    let out = ok(custodia().current_dir(d).args(open_args("one", "keys/court.key", "opened")));
     assert!(out.contains("opened 1 file into opened"), "{out}");
 }
 
@@ -258,28 +233,8 @@ fn age_keygen_identities_work_with_custodia() {
         "pkg",
         "case",
     ]));
-    ok(custodia().current_dir(d).args([
-        "evidence",
-        "open",
-        "pkg",
-        "--identity",
-        "keygen.txt",
-        "--signer",
-        "keys/provider.pub",
-        "--out",
-        "a",
-    ]));
-    ok(custodia().current_dir(d).args([
-        "evidence",
-        "open",
-        "pkg",
-        "--identity",
-        "keys/court.key",
-        "--signer",
-        "keys/provider.pub",
-        "--out",
-        "b",
-    ]));
+    ok(custodia().current_dir(d).args(open_args("pkg", "keygen.txt", "a")));
+    ok(custodia().current_dir(d).args(open_args("pkg", "keys/court.key", "b")));
     assert_eq!(fs::read(d.join("a/case/mail/box.mbox")).unwrap(), fs::read(d.join("case/mail/box.mbox")).unwrap());
     assert_eq!(fs::read(d.join("b/case/summary.txt")).unwrap(), b"subscriber 17\n");
     // The other direction: a file encrypted by the age tool to custodia's recipient, dropped

@@ -20,9 +20,10 @@
 //!
 //! The pipeline, for one file: a reader thread reads 1 MiB blocks (16 chunks), hashing
 //! the plaintext; encryption threads seal each chunk in place, its tag in a 16-byte gap
-//! left after it, so a block's ciphertext is contiguous; the calling thread puts blocks
-//! back in order, hashes the ciphertext and writes it. Blocks are recycled, so memory is
-//! bounded by the blocks in flight whatever the file's size.
+//! left after it, so a block's ciphertext is contiguous; a hashing thread puts blocks
+//! back in order and hashes the ciphertext; the calling thread writes it. Blocks come
+//! from a pool that allocates at most `max_blocks`, so memory is bounded whatever the
+//! file's size.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -40,11 +41,11 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 /// Plaintext bytes per STREAM chunk (age: 64 KiB).
-pub(crate) const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 64 << 10;
 /// Poly1305 tag after each chunk.
 const TAG: usize = 16;
 /// Chunks per block handed between threads (1 MiB of plaintext).
-pub(crate) const CHUNKS_PER_BLOCK: usize = 16;
+const CHUNKS_PER_BLOCK: usize = 16;
 const SLOT: usize = CHUNK + TAG;
 const BLOCK: usize = SLOT * CHUNKS_PER_BLOCK;
 /// Blocks queued between two stages.
@@ -52,8 +53,8 @@ const DEPTH: usize = 4;
 /// At most this many encryption threads, whatever the machine.
 const MAX_WORKERS: usize = 8;
 
-/// Why an age file could not be written. `Io` errors come from the input or the output;
-/// the caller knows which file each is.
+/// Why an age file could not be written. The caller knows which file `Read` and `Write`
+/// are about.
 #[derive(Debug)]
 pub(crate) enum WriteError {
     /// Reading the plaintext failed.
@@ -101,7 +102,8 @@ pub(crate) fn new_header(recipients: &[&dyn age::Recipient]) -> Result<Header, W
     Ok(header_with(key.expose_secret(), nonce, &stanzas))
 }
 
-/// The header for a given file key, nonce and stanzas (deterministic; for tests).
+/// The header for a given file key, nonce and stanzas (deterministic, so tests can pin
+/// its text).
 pub(crate) fn header_with(file_key: &[u8; 16], nonce: [u8; 16], stanzas: &[Stanza]) -> Header {
     let mut text = b"age-encryption.org/v1\n".to_vec();
     for s in stanzas {

@@ -236,31 +236,26 @@ fn read_hash_send(path: &Path, tx: SyncSender<Vec<u8>>, pool: Recycled) -> Resul
     let mut h = Sha256::new();
     let mut n = 0u64;
     let mut tx = Some(tx);
-    loop {
-        let mut buf = pool.take();
-        // A returned block keeps its length, so this zeroes only new blocks.
-        buf.resize(BUF, 0);
-        let mut filled = 0;
-        while filled < BUF {
-            match f.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(k) => filled += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(path)(e)),
-            }
-        }
-        if filled == 0 {
-            return Ok((n, h.finalize().into()));
-        }
-        buf.truncate(filled);
+    while let Some(buf) = read_block(&mut f, path, &pool)? {
         h.update(&buf);
-        n += filled as u64;
+        n += buf.len() as u64;
         if let Some(t) = &tx
             && t.send(buf).is_err()
         {
             tx = None;
         }
     }
+    Ok((n, h.finalize().into()))
+}
+
+/// The next block of up to `BUF` bytes of `f` in a recycled buffer, or `None` at its end.
+fn read_block(f: &mut File, path: &Path, pool: &Recycled) -> Result<Option<Vec<u8>>, EvidenceError> {
+    let mut buf = pool.take();
+    // A returned block keeps its length, so this zeroes only new blocks.
+    buf.resize(BUF, 0);
+    let k = agefile::read_full(f, &mut buf).map_err(io_err(path))?;
+    buf.truncate(k);
+    Ok((k > 0).then_some(buf))
 }
 
 /// Receives blocks, hashing them and writing them to `out`, and hands each block back on
@@ -444,19 +439,12 @@ fn hash_file(path: &Path, progress: &mut dyn Progress) -> Result<(u64, [u8; 32])
         let reader = s.spawn(move || {
             let mut f = File::open(path).map_err(io_err(path))?;
             let pool = Recycled { free };
-            loop {
-                let mut buf = pool.take();
-                // A returned block keeps its length, so this zeroes only new blocks.
-                buf.resize(BUF, 0);
-                let k = agefile::read_full(&mut f, &mut buf).map_err(io_err(path))?;
-                if k == 0 {
-                    return Ok(());
-                }
-                buf.truncate(k);
+            while let Some(buf) = read_block(&mut f, path, &pool)? {
                 if tx.send(buf).is_err() {
-                    return Ok(());
+                    break;
                 }
             }
+            Ok(())
         });
         let mut h = Sha256::new();
         let mut n = 0u64;

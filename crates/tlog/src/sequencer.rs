@@ -9,9 +9,9 @@
 //! callers given their indexes. A crash before leaves tiles beyond the checkpoint's size,
 //! perhaps partly written, that nobody was told about and that the next batch overwrites;
 //! a crash after it loses nothing acknowledged: if the checkpoint's name was lost, its
-//! kept copy is found, checked against the entries and tiles written since and taken up. On restart the state
-//! is rebuilt from the checkpoint and the tiles it covers, and the root is recomputed and
-//! compared, so one size never gets two roots.
+//! kept copy is found, checked against the entries and tiles written since and taken up.
+//! On restart the state is rebuilt from the checkpoint and the tiles it covers, and the
+//! root is recomputed and compared, so one size never gets two roots.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -359,8 +359,8 @@ pub fn read_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<Ch
 /// when the machine stopped), signed by `key`, and its batch reached the disk whole (a
 /// copy is synced with its batch's tiles, not after them): [`matches_from`] the stored
 /// checkpoint, or [`crate::tiles::verify_tree`] of the whole tree when that checkpoint's
-/// edge cannot be read back. A stored checkpoint that is unreadable (its name led to a file since
-/// reused) gives way to such a copy too; without one it is an error, as before.
+/// edge cannot be read back. A stored checkpoint that is unreadable (its name led to a
+/// file since reused) gives way to such a copy too; without one it is an error, as before.
 fn recover_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<(Checkpoint, Vec<u8>)>, SequencerError> {
     let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
     let stored = store.get(CHECKPOINT)?.map(|msg| policy.open(&msg).map(|s| (s.checkpoint, msg)));

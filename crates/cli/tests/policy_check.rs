@@ -186,3 +186,42 @@ fn docs_policy_rules_is_the_rule_table() {
         "docs/policy-rules.md is stale: run `cargo run -q -- policy rules > docs/policy-rules.md`"
     );
 }
+
+/// A ground's sentence cites the request's own instrument and reads as English: the
+/// preservation reservation under Budapest is ETS 185 art. 29(4), not UNCC 42(4); one
+/// year is "1 year"; a Protocol State without Budapest says why in a full clause.
+#[test]
+fn details_cite_the_requests_instrument() {
+    let detail = |case: &str, edit: &dyn Fn(&mut Value), code: &str| -> String {
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(cases_dir("policy").join(format!("{case}.case.json"))).unwrap())
+                .unwrap();
+        edit(&mut v);
+        let mut child =
+            custodia().args(["policy", "check", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{case}");
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ground = got["grounds"].as_array().unwrap().iter().find(|g| g["code"] == code);
+        ground.unwrap_or_else(|| panic!("{case}: no {code} ground in {got}"))["detail"].as_str().unwrap().to_owned()
+    };
+    let budapest = detail(
+        "x-preservation-reservation-refuses",
+        &|v| v["request"]["instrument"] = "budapest".into(),
+        "no_dual_criminality",
+    );
+    assert!(budapest.contains("(ETS 185 art. 29(4))") && !budapest.contains("UNCC"), "{budapest}");
+    let uncc = detail("x-preservation-reservation-refuses", &|_| {}, "no_dual_criminality");
+    assert!(uncc.contains("(UNCC 42(4))"), "{uncc}");
+    let one = detail(
+        "refused-out-of-scope-petty-offence",
+        &|v| v["request"]["offence"]["max_penalty_years"] = 1.into(),
+        "out_of_scope",
+    );
+    assert!(one.contains("a maximum penalty of 1 year is not") && one.contains("UNCC 7-17"), "{one}");
+    let two = detail("refused-out-of-scope-petty-offence", &|_| {}, "out_of_scope");
+    assert!(two.contains("a maximum penalty of 2 years is not"), "{two}");
+    let p2 = detail("x-p2-requires-budapest", &|_| {}, "not_party");
+    assert!(p2.contains("which the Protocol supplements: it has deposited no instrument"), "{p2}");
+}

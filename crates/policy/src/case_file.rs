@@ -293,7 +293,7 @@ impl Validator {
         self.require(&root, members, &["as_of", "states", "request"]);
         // The cross-field rules are checked on what the file says even when other
         // problems were found, so that every problem is reported at once.
-        let ok = self.cross_checks(members, states.as_ref());
+        let ok = self.cross_checks(members);
         let (as_of, states, request) = (as_of?, states?, request?);
         if !instruments_ok || !ok {
             return None;
@@ -304,9 +304,17 @@ impl Validator {
     /// POLICY.md's rules beyond the schema: both States profiled, requesting and
     /// requested differ, `data.from` not after `data.to`. Reads the raw request, so they
     /// are reported alongside any schema problem.
-    fn cross_checks(&mut self, members: Members<'_, '_>, states: Option<&BTreeMap<StateCode, Profile>>) -> bool {
-        let Some(Value::Object(req)) = members.iter().find(|(k, _)| k == "request").map(|(_, v)| v) else {
+    fn cross_checks(&mut self, members: Members<'_, '_>) -> bool {
+        let member = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let Some(Value::Object(req)) = member("request") else {
             return true;
+        };
+        // The States the file profiles, by their keys: a State whose profile has other
+        // problems is still profiled, and one the file does not name is reported too
+        // (an empty `states` is its own problem, reported once).
+        let states = match member("states") {
+            Some(Value::Object(states)) if !states.is_empty() => Some(states),
+            _ => None,
         };
         let field = |name: &str| req.iter().find(|(k, _)| k == name).map(|(_, v)| v);
         let code = |name: &str| match field(name) {
@@ -318,7 +326,7 @@ impl Validator {
         let (from_state, to_state) = (code("requesting_state"), code("requested_state"));
         for (key, code) in [("requesting_state", from_state), ("requested_state", to_state)] {
             if let (Some(code), Some(states)) = (code, states)
-                && !states.contains_key(&code)
+                && !states.iter().any(|(k, _)| StateCode::parse(k) == Some(code))
             {
                 self.problem(&req_path.key(key), format!("State \"{code}\" has no profile in states"));
                 ok = false;

@@ -116,7 +116,10 @@ impl Decision {
         let summary = match self.outcome {
             Outcome::Admissible => "the request can be executed under the conditions below",
             Outcome::Review => "a judge or independent reviewer at the requested State must decide",
-            Outcome::Consult => "the States must consult before the request is refused or postponed (UNCC 40(27))",
+            Outcome::Consult => &format!(
+                "the States must consult before the request is refused or postponed ({})",
+                treaty::articles::UNCC_40_27
+            ),
             Outcome::Incomplete => "the request lacks what it must state; answer and resend",
             Outcome::Refused => "the request is refused for the reasons below",
         };

@@ -379,7 +379,7 @@ fn not_party(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
             Binding::NotBoundByBudapest(why) => {
                 format!(
                     "it is not bound by the Budapest Convention, which the Protocol supplements: {}",
-                    not_bound_reason(why, on).trim_start_matches("it ")
+                    not_bound_reason(why, on)
                 )
             }
         };
@@ -432,7 +432,15 @@ fn out_of_scope(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
         return;
     };
     if conduct.convention_offences(Instrument::Uncc).is_empty() && years < SERIOUS_CRIME_YEARS {
-        out.push(rule, format!("No conduct ({}) is an offence under UNCC 7-17, and a maximum penalty of {years} years is not a serious crime (at least 4 years).", conduct.to_list()));
+        const OFFENCES: Citation = Citation(&[Cite::range(&UNCC_7, &UNCC_17)]);
+        let unit = if years == 1.0 { "year" } else { "years" };
+        out.push(
+            rule,
+            format!(
+                "No conduct ({}) is an offence under {OFFENCES}, and a maximum penalty of {years} {unit} is not a serious crime (at least {SERIOUS_CRIME_YEARS} years, {UNCC_2_H}).",
+                conduct.to_list()
+            ),
+        );
     }
 }
 
@@ -458,7 +466,11 @@ fn protected_conduct(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
 
 fn authorized_testing(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
     if ctx.conduct.is_some_and(|c| c.iter().any(|c| c.class() == ConductClass::AuthorizedTesting)) {
-        out.push(rule, "Security testing with the owner's authorisation is not done \"without right\", so it is no offence under UNCC 7-11.".into());
+        const OFFENCES: Citation = Citation(&[Cite::range(&UNCC_7, &UNCC_11)]);
+        out.push(
+            rule,
+            format!("Security testing with the owner's authorisation is not done \"without right\", so it is no offence under {OFFENCES}."),
+        );
     }
 }
 
@@ -474,7 +486,7 @@ fn no_dual_criminality(rule: &Rule, ctx: &Ctx<'_>, out: &mut Findings) {
             criminal || convention,
             format!(
                 "{state} reserved dual criminality for preservation ({}), except for convention offences",
-                UNCC_42_4
+                if instrument == Instrument::Uncc { &UNCC_42_4 } else { &ETS_29_4 }
             ),
         )
     } else {

@@ -51,6 +51,9 @@ pub enum LogCommand {
         /// A file holding an earlier signed checkpoint that the log must extend.
         #[arg(long)]
         since: Option<PathBuf>,
+        /// The log's origin, the checkpoint's first line (default: the log key's name).
+        #[arg(long)]
+        origin: Option<String>,
     },
     /// Print the inclusion proof of one entry (C2SP tlog-proof text) on standard output.
     Prove {
@@ -62,6 +65,9 @@ pub enum LogCommand {
         /// The log's verifier key or a file holding it (default: log.vkey in the directory).
         #[arg(long)]
         key: Option<String>,
+        /// The log's origin, the checkpoint's first line (default: the log key's name).
+        #[arg(long)]
+        origin: Option<String>,
     },
     /// Show a log's checkpoint, signatures and size without verifying anything.
     Inspect {
@@ -83,7 +89,7 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
             );
         }
         LogCommand::Append { dir } => append(&dir)?,
-        LogCommand::Verify { location, key, witnesses, quorum, since } => {
+        LogCommand::Verify { location, key, witnesses, quorum, since, origin } => {
             let fetch = open_location(&location)?;
             let log_key = read_key(&key)?;
             let witnesses = witnesses.iter().map(|w| read_key(w)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -97,6 +103,7 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             let v = client::verify_log(fetch.as_ref(), &policy, since.as_deref())?;
             let cp = &v.checkpoint;
+            check_origin(&cp.origin, origin.as_deref().unwrap_or(log_key.name()))?;
             println!(
                 "verified {}: {} entries, {} tiles and {} entry bundles recomputed",
                 cp.origin, cp.size, v.report.tiles, v.report.bundles
@@ -116,7 +123,7 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
                 println!("consistent with the earlier checkpoint at size {old}");
             }
         }
-        LogCommand::Prove { location, index, key } => {
+        LogCommand::Prove { location, index, key, origin } => {
             let fetch = open_location(&location)?;
             let key = match key {
                 Some(k) => read_key(&k)?,
@@ -127,8 +134,11 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
                     read_key(String::from_utf8_lossy(&text).trim())?
                 }
             };
+            let expected = origin.unwrap_or_else(|| key.name().to_owned());
             let policy = TrustPolicy { log_key: Some(key), witnesses: Vec::new(), quorum: 0 };
             let (proof, _entry) = client::prove(fetch.as_ref(), &policy, index)?;
+            let signed = policy.open(&proof.checkpoint)?;
+            check_origin(&signed.checkpoint.origin, &expected)?;
             std::io::stdout().write_all(&proof.to_text())?;
         }
         LogCommand::Inspect { location } => {
@@ -224,5 +234,15 @@ fn append(dir: &Path) -> anyhow::Result<()> {
     let first = first.unwrap_or(0);
     let (size, root) = log.sequencer.head();
     println!("appended {count} entries at indexes {first}..={}; tree size {size}, root {root}", first + count - 1);
+    Ok(())
+}
+
+/// A checkpoint signed by the right key is still refused when it names another log: the
+/// origin identifies the log (C2SP tlog-checkpoint), and a log's key name is its origin.
+fn check_origin(found: &str, expected: &str) -> anyhow::Result<()> {
+    if found != expected {
+        let e = tlog::checkpoint::CheckpointError::WrongOrigin { expected: expected.into(), found: found.into() };
+        bail!("{e} (give --origin if this log's origin is not its key's name)");
+    }
     Ok(())
 }

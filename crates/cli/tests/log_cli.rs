@@ -126,6 +126,34 @@ fn verify_refuses_another_key_and_a_missing_quorum() {
     assert!(err.contains("is not a directory"), "{err}");
 }
 
+/// A checkpoint signed by the log's key but naming another origin is another log's:
+/// `verify` and `prove` refuse it unless `--origin` says that origin is expected.
+#[test]
+fn verify_and_prove_refuse_a_checkpoint_of_another_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let d = dir.to_str().unwrap();
+    let vkey = new_log(&dir, 3);
+    let key =
+        tlog::note::SignerKey::parse(std::fs::read_to_string(dir.join("private/signing.key")).unwrap().trim()).unwrap();
+    let path = dir.join(tlog::sequencer::CHECKPOINT);
+    let note = tlog::note::Note::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let mut cp = tlog::checkpoint::Checkpoint::from_text(&note.text).unwrap();
+    cp.origin = "other.example/log".into();
+    std::fs::write(&path, cp.sign(&key).unwrap().to_bytes()).unwrap();
+    let err = fails(&["log", "verify", d, "--key", &vkey], b"");
+    assert!(
+        err.contains(r#"checkpoint origin is "other.example/log", expected "example.com/cli-log""#)
+            && err.contains("--origin"),
+        "{err}"
+    );
+    let err = fails(&["log", "prove", d, "--index", "1", "--key", &vkey], b"");
+    assert!(err.contains(r#"checkpoint origin is "other.example/log""#), "{err}");
+    let out = ok(&["log", "verify", d, "--key", &vkey, "--origin", "other.example/log"], b"");
+    assert!(out.starts_with("verified other.example/log: 3 entries"), "{out}");
+    ok(&["log", "prove", d, "--index", "1", "--key", &vkey, "--origin", "other.example/log"], b"");
+}
+
 #[test]
 fn append_refuses_while_another_process_holds_the_log_and_oversized_lines() {
     let tmp = tempfile::tempdir().unwrap();

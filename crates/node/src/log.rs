@@ -2,10 +2,11 @@
 //! `/log/checkpoint` (`text/plain; charset=utf-8`, cached a few seconds at most) and
 //! `/log/tile/<L>/<N>[.p/<W>]`, `/log/tile/entries/<N>[.p/<W>]`
 //! (`application/octet-stream`, immutable). Paths are parsed strictly, so nothing
-//! outside the log's directory can be named.
+//! outside the log's directory can be named. Entry bundles are gzipped at the HTTP layer
+//! for clients that accept it ("Entry bundles SHOULD be compressed at the HTTP layer").
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::AppState;
@@ -63,7 +64,7 @@ async fn durable_size(state: &AppState) -> Result<u64, Problem> {
 /// `GET /log/tile/...`: only tiles the latest checkpoint covers (tlog-tiles clients ask
 /// for no others). The writer puts a batch's tiles in place before the checkpoint that
 /// covers them, so anything beyond it may be partly written, or rewritten after a crash.
-pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>) -> Response {
+pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>, headers: HeaderMap) -> Response {
     let asked = format!("tile/{rest}");
     let tile = match tlog::tile::TilePath::parse(&asked) {
         Ok(t) => t,
@@ -82,9 +83,47 @@ pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>) -> Re
         }
         Err(p) => return p.into_response(),
     }
-    match read(log_dir(&state).join(tile.path())).await {
-        Ok(b) => ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, TILE_CACHE)], b)
-            .into_response(),
-        Err(p) => p.into_response(),
+    let b = match read(log_dir(&state).join(tile.path())).await {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    let plain = [(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, TILE_CACHE)];
+    if tile.kind != tlog::tile::TileKind::Entries {
+        return (plain, b).into_response();
     }
+    if !accepts_gzip(&headers) {
+        return (plain, [(header::VARY, "Accept-Encoding")], b).into_response();
+    }
+    match tokio::task::spawn_blocking(move || gzip(&b).map_err(|_| b)).await {
+        Ok(Ok(gz)) => {
+            (plain, [(header::CONTENT_ENCODING, "gzip"), (header::VARY, "Accept-Encoding")], gz).into_response()
+        }
+        Ok(Err(b)) => (plain, [(header::VARY, "Accept-Encoding")], b).into_response(),
+        Err(e) => {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", "The entry bundle could not be compressed")
+                .detail(e.to_string())
+                .into_response()
+        }
+    }
+}
+
+/// Whether the request's Accept-Encoding lists gzip (or x-gzip) with a quality above 0.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let items = headers.get_all(header::ACCEPT_ENCODING).into_iter().filter_map(|v| v.to_str().ok());
+    items.flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")).and_then(|q| q.trim().parse::<f32>().ok())
+                == Some(0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !refused
+    })
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 2), flate2::Compression::fast());
+    gz.write_all(bytes)?;
+    gz.finish()
 }

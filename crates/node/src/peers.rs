@@ -785,7 +785,7 @@ impl Peers {
             .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
             .ok_or_else(|| Refusal::NoProof(format!("the {PROOF_HEADER} header is missing or not base64")))?;
         let proof = TlogProof::parse(&proof).map_err(|e| Refusal::NoProof(e.to_string()))?;
-        let (_, log_key) = self
+        let (origin, log_key) = self
             .directory()
             .party(&env.sender)
             .and_then(|p| p.log.clone())
@@ -803,6 +803,12 @@ impl Peers {
             None => {
                 let policy = TrustPolicy { log_key: Some(log_key.clone()), witnesses: Vec::new(), quorum: 0 };
                 let cp = policy.open(&proof.checkpoint).map_err(|e| Refusal::BadProof(e.to_string()))?.checkpoint;
+                // The checkpoint must be of the log the directory names for the sender
+                // (C2SP tlog-checkpoint: the origin identifies the log).
+                if cp.origin != origin {
+                    let e = tlog::checkpoint::CheckpointError::WrongOrigin { expected: origin, found: cp.origin };
+                    return Err(Refusal::BadProof(e.to_string()));
+                }
                 self.last_checkpoint
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

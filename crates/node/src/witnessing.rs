@@ -107,8 +107,12 @@ impl Witnessing {
             return round;
         };
         let Some(me) = self.peers.directory().party(self.peers.me()).cloned() else { return round };
-        let mut note = Note::parse(&self.serving_checkpoint(&checkpoint))
-            .unwrap_or_else(|_| Note { text: String::new(), signatures: Vec::new() });
+        // What is served now (the checkpoint with the cosignatures gathered for its size),
+        // or else the log's own checkpoint: never a note without its text.
+        let Ok(mut note) = Note::parse(&self.serving_checkpoint(&checkpoint)).or_else(|_| Note::parse(&checkpoint))
+        else {
+            return round;
+        };
         for w in &me.witnesses {
             let Some(party) = self.peers.directory().party(w) else { continue };
             let Some(cosigner) = party.cosigner.clone() else { continue };
@@ -135,9 +139,7 @@ impl Witnessing {
                     WitnessOutcome::Cosigned(lines) => {
                         if let Ok(with) = tlog::witness::attach_cosignatures(&checkpoint, &lines, &cosigner) {
                             for s in with.signatures {
-                                if !note.signatures.contains(&s) {
-                                    note.signatures.push(s);
-                                }
+                                note.put_signature(s);
                             }
                             round.cosigned.push(w.clone());
                         }

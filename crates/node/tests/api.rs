@@ -154,6 +154,27 @@ async fn log_is_served_as_tlog_tiles() {
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes().len(), 8192);
     let res = app.clone().oneshot(get("/log/tile/entries/001.p/44")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(res.headers()["vary"], "Accept-Encoding");
+    let plain = res.into_body().collect().await.unwrap().to_bytes();
+    // Entry bundles are gzipped for a client that accepts it (tlog-tiles: "Entry bundles
+    // SHOULD be compressed at the HTTP layer"); hash tiles and refusals of gzip are not.
+    let accepting = |uri: &str, accept: &str| {
+        Request::builder().uri(uri).header("accept-encoding", accept).body(Body::empty()).unwrap()
+    };
+    let res = app.clone().oneshot(accepting("/log/tile/entries/001.p/44", "br, gzip;q=0.8, identity")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(res.headers()["cache-control"], node::log::TILE_CACHE);
+    let gz = res.into_body().collect().await.unwrap().to_bytes();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain);
+    let res = app.clone().oneshot(accepting("/log/tile/entries/001.p/44", "gzip;q=0, identity")).await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), plain);
+    let res = app.clone().oneshot(accepting("/log/tile/0/000", "gzip")).await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
     // Files beyond the checkpoint (size 300) exist, as a batch in progress or a crash
     // leaves them: they are not served.
     for (path, len) in [("tile/entries/001.p/45", 10), ("tile/0/001.p/45", 45 * 32), ("tile/1/000.p/2", 64)] {

@@ -504,6 +504,19 @@ async fn a_message_without_a_valid_inclusion_proof_is_refused() {
     let (s, t) = inbox.post(seal_as(&a_identity, m.clone()), Some(&forged)).await;
     assert_eq!(s, 403, "{t}");
     assert!(!opened("p4").await);
+    // A checkpoint signed by A's own log key but naming another log (origin).
+    let key = tlog::note::SignerKey::parse(
+        std::fs::read_to_string(a.dir.path().join("data/log").join(tlog::client::KEY_FILE)).unwrap().trim(),
+    )
+    .unwrap();
+    let elsewhere = tlog::checkpoint::Checkpoint { origin: "elsewhere.example/log".into(), ..cp.clone() };
+    let parsed = tlog::client::TlogProof::parse(&text).unwrap();
+    let renamed = tlog::client::TlogProof { checkpoint: elsewhere.sign(&key).unwrap().to_bytes(), ..parsed };
+    let renamed = (salt.clone(), base64::engine::general_purpose::STANDARD.encode(renamed.to_text()));
+    let (s, t) = inbox.post(seal_as(&a_identity, m.clone()), Some(&renamed)).await;
+    assert_eq!(s, 403, "{t}");
+    assert!(t["detail"].as_str().unwrap().contains(r#"checkpoint origin is "elsewhere.example/log""#), "{t}");
+    assert!(!opened("p4").await);
     // The genuine proof goes through.
     let (s, t) = inbox.post(seal_as(&a_identity, m), Some(&(salt, genuine))).await;
     assert_eq!(s, 200, "{t}");
@@ -519,10 +532,6 @@ async fn a_message_without_a_valid_inclusion_proof_is_refused() {
         fork.push_entry(e);
     }
     fork.push_entry(&entry);
-    let key = tlog::note::SignerKey::parse(
-        std::fs::read_to_string(a.dir.path().join("data/log").join(tlog::client::KEY_FILE)).unwrap().trim(),
-    )
-    .unwrap();
     let forked_cp = tlog::checkpoint::Checkpoint::new("AA-central-authority.custodia", held, fork.root());
     let proof = tlog::client::TlogProof {
         extra: None,
@@ -535,8 +544,8 @@ async fn a_message_without_a_valid_inclusion_proof_is_refused() {
     assert_eq!(s, 403, "{t}");
     assert!(t["detail"].as_str().unwrap().contains("forked log"), "{t}");
     assert!(!opened("p5").await);
-    assert_eq!(codes(&b), ["no-proof", "bad-proof", "bad-proof", "forked-log"]);
-    let fork_record = &b.peers.refusals()[3];
+    assert_eq!(codes(&b), ["no-proof", "bad-proof", "bad-proof", "bad-proof", "forked-log"]);
+    let fork_record = &b.peers.refusals()[4];
     assert!(fork_record["reason"].as_str().unwrap().contains(&format!("for size {held}")), "{fork_record}");
 }
 

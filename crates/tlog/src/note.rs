@@ -376,6 +376,26 @@ pub struct VerifiedSignature {
 }
 
 impl Note {
+    /// Puts a signature on the note, in place of any signature by the same key (name and
+    /// key ID): a witness's newer cosignature of the same checkpoint replaces its older
+    /// one, so that a note cosigned round after round keeps one line per key.
+    pub fn put_signature(&mut self, signature: NoteSignature) {
+        let (name, key_id) = (signature.name.clone(), signature.key_id);
+        let same = |s: &NoteSignature| s.name == name && s.key_id == key_id;
+        match self.signatures.iter().position(same) {
+            Some(i) => {
+                self.signatures[i] = signature;
+                let mut seen = 0;
+                self.signatures.retain(|s| {
+                    let keep = !same(s) || seen == 0;
+                    seen += usize::from(same(s));
+                    keep
+                });
+            }
+            None => self.signatures.push(signature),
+        }
+    }
+
     /// Parses a signed note strictly: UTF-8, no control characters but newline, text and
     /// signatures separated by the last blank line, one or more well-formed signature lines.
     pub fn parse(msg: &[u8]) -> Result<Self, NoteError> {

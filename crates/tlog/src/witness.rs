@@ -258,17 +258,16 @@ impl<S: WitnessState> Witness<S> {
                 if root != cp.root {
                     return Err(WitnessError::RootConflict { size, got: cp.root, cosigned: root });
                 }
-                if !req.proof.is_empty() {
-                    return Err(WitnessError::BadRequest("proof must be empty when the size is unchanged".into()));
-                }
+                // A proof from a size to itself is empty; any other does not verify (422).
+                merkle::verify_consistency(size, size, &root, &root, &req.proof)
+                    .map_err(|reason| WitnessError::Inconsistent { old: size, new: size, reason })?;
             }
             Some((size, root)) => merkle::verify_consistency(size, cp.size, &root, &cp.root, &req.proof)
                 .map_err(|reason| WitnessError::Inconsistent { old: size, new: cp.size, reason })?,
-            None => {
-                if !req.proof.is_empty() {
-                    return Err(WitnessError::BadRequest("proof must be empty when the old size is 0".into()));
-                }
-            }
+            // "The proof MUST be empty if the old size is zero. If the Merkle Consistency
+            // Proof doesn't verify, the witness MUST respond with 422" (tlog-witness).
+            None => merkle::verify_consistency(0, cp.size, &crate::hash::Hash::empty_root(), &cp.root, &req.proof)
+                .map_err(|reason| WitnessError::Inconsistent { old: 0, new: cp.size, reason })?,
         }
         self.state.store(&cp.origin, cp.size, cp.root)?;
         let sig = self.key.sign(&note.text, now).map_err(WitnessError::Signing)?;

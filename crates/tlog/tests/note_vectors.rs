@@ -157,3 +157,38 @@ fn cosignature_round_trip_and_timestamp_bound() {
     tampered.signatures[0].bytes[11] ^= 1;
     assert!(matches!(tampered.verify(&[v]), Err(NoteError::InvalidSignature { .. })));
 }
+
+/// A checkpoint cosigned round after round at the same size (a new timestamp each time)
+/// keeps one line per key: the witness's newest cosignature replaces its older one, the
+/// log's own signature stays first, and the note stays under the 100-signature bound
+/// that verifiers apply.
+#[test]
+fn put_signature_keeps_one_line_per_key() {
+    let log = SignerKey::from_seed("example.com/log", KeyKind::Ed25519, [1; 32]).unwrap();
+    let w1 = SignerKey::from_seed("witness.example/w1", KeyKind::Cosignature, [7; 32]).unwrap();
+    let w2 = SignerKey::from_seed("witness.example/w2", KeyKind::Cosignature, [8; 32]).unwrap();
+    let text = "example.com/log\n5\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n";
+    let mut served = Note::new(text).unwrap();
+    served.sign(&log, 0).unwrap();
+    for round in 0..150u64 {
+        for w in [&w1, &w2] {
+            let mut cosigned = Note::new(text).unwrap();
+            cosigned.sign(w, 1_700_000_000 + round).unwrap();
+            for s in cosigned.signatures {
+                served.put_signature(s);
+            }
+        }
+    }
+    let again = Note::parse(&served.to_bytes()).expect("the served note still parses");
+    assert_eq!(again.signatures.len(), 3, "{}", String::from_utf8_lossy(&served.to_bytes()));
+    assert_eq!(again.signatures[0].name, "example.com/log");
+    assert!(again.verify(&[log.verifier()]).is_ok());
+    let newest = again.verify(&[w1.verifier(), w2.verifier()]).unwrap();
+    assert!(newest.iter().all(|v| v.timestamp == Some(1_700_000_149)), "{newest:?}");
+    // Another key with the same name (a rotated witness key) gets its own line.
+    let rotated = SignerKey::from_seed("witness.example/w1", KeyKind::Cosignature, [9; 32]).unwrap();
+    let mut cosigned = Note::new(text).unwrap();
+    cosigned.sign(&rotated, 1_700_000_200).unwrap();
+    served.put_signature(cosigned.signatures.remove(0));
+    assert_eq!(served.signatures.len(), 4);
+}

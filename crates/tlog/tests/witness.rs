@@ -126,6 +126,18 @@ fn refusals_carry_the_spec_status_codes() {
     many.extend_from_slice(b"\n");
     many.extend_from_slice(&signed(&t, 12));
     assert_eq!(w.add_checkpoint(&many, 7).unwrap_err().status(), 400);
+    // A non-empty proof where the spec says it must be empty does not verify: 422, like
+    // any proof that does not verify ("The proof MUST be empty if the old size is zero.
+    // If the Merkle Consistency Proof doesn't verify, ... 422"). Nothing is stored.
+    let fresh = witness(MemoryWitnessState::default());
+    let extra = vec![t.root_at(1).unwrap()];
+    let req = AddCheckpointRequest { old: 0, proof: extra.clone(), checkpoint: signed(&t, 5) }.to_bytes();
+    assert_eq!(fresh.add_checkpoint(&req, 8).unwrap_err().status(), 422);
+    let req = AddCheckpointRequest { old: 8, proof: extra, checkpoint: signed(&t, 8) }.to_bytes();
+    assert_eq!(w.add_checkpoint(&req, 9).unwrap_err().status(), 422);
+    let req = AddCheckpointRequest { old: 8, proof: vec![], checkpoint: signed(&t, 8) }.to_bytes();
+    w.add_checkpoint(&req, 10).expect("the same checkpoint again, with an empty proof, is cosigned");
+    fresh.add_checkpoint(&request(&t, 0, 5), 11).expect("the fresh witness stored nothing from the refusal");
     assert_eq!(classify_response(429, None, b""), WitnessOutcome::RetryLater);
     assert_eq!(classify_response(404, None, b""), WitnessOutcome::UnknownLog);
     assert_eq!(classify_response(403, None, b""), WitnessOutcome::Forbidden);

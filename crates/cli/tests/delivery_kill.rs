@@ -16,6 +16,10 @@ const N: usize = 80;
 struct Federation {
     _root: tempfile::TempDir,
     dirs: [PathBuf; 2],
+    /// Each node's endpoint and its witness's cosigner key (when witnessed).
+    endpoints: [String; 2],
+    cosigners: Vec<tlog::note::VerifierKey>,
+    roots: String,
 }
 
 fn free_port() -> u16 {
@@ -27,8 +31,9 @@ fn now() -> u64 {
 }
 
 /// Two nodes in a signed directory, each with its configuration, identity and log, and
-/// the sender's outbox holding `N` requests to the receiver.
-fn federation() -> Federation {
+/// the sender's outbox holding `N` requests to the receiver; `witnessed`: each node is the
+/// other's witness, with its cosigner key in the directory.
+fn federation(witnessed: bool) -> Federation {
     let root = tempfile::tempdir().unwrap();
     let fed_key = tlog::note::SignerKey::generate("directory.test", tlog::note::KeyKind::Ed25519).unwrap();
     let plan = [(SENDER, node::PartyRole::CentralAuthority, "AA"), (RECEIVER, node::PartyRole::CentralAuthority, "BB")];
@@ -37,7 +42,8 @@ fn federation() -> Federation {
     let mut identities = Vec::new();
     let mut dirs = Vec::new();
     let mut roots = String::new();
-    for (name, role, state) in plan {
+    let (mut endpoints, mut cosigners) = (Vec::new(), Vec::new());
+    for (i, (name, role, state)) in plan.into_iter().enumerate() {
         let dir = root.path().join(name);
         let data = dir.join("data");
         let identity = node::peers::identity(&data, name, now()).unwrap();
@@ -62,6 +68,9 @@ fn federation() -> Federation {
         });
         std::fs::write(dir.join("node.toml"), config.to_toml()).unwrap();
         std::fs::write(dir.join("profiles.json"), node::DEFAULT_PROFILES).unwrap();
+        let cosigner = witnessed.then(|| node::witnessing::witness_key(&data, name).unwrap().verifier());
+        cosigners.extend(cosigner.clone());
+        endpoints.push(format!("https://127.0.0.1:{port}"));
         parties.push(federation::Party {
             name: name.into(),
             state: treaty::StateCode::parse(state).unwrap(),
@@ -74,13 +83,13 @@ fn federation() -> Federation {
             }],
             recipient: identity.public().recipient.clone(),
             log: Some((format!("{name}.custodia"), log_key)),
-            cosigner: None,
-            witnesses: vec![],
+            cosigner,
+            witnesses: if witnessed { vec![plan[1 - i].0.into()] } else { vec![] },
         });
         identities.push(identity);
         dirs.push(dir);
     }
-    std::fs::write(root.path().join("tls-roots.pem"), roots).unwrap();
+    std::fs::write(root.path().join("tls-roots.pem"), &roots).unwrap();
     let directory = federation::Directory { federation: "test.custodia".into(), version: 1, previous: None, parties };
     let note = federation::sign(&directory, &[&fed_key]).unwrap();
     std::fs::write(root.path().join("directory.note"), &note).unwrap();
@@ -101,7 +110,8 @@ fn federation() -> Federation {
         sender.enqueue(RECEIVER, node::peers::REQUEST, &body).unwrap();
     }
     let dirs = [dirs.remove(0), dirs.remove(0)];
-    Federation { _root: root, dirs }
+    let endpoints = [endpoints.remove(0), endpoints.remove(0)];
+    Federation { _root: root, dirs, endpoints, cosigners, roots }
 }
 
 fn serve(dir: &Path) -> Child {
@@ -159,7 +169,7 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 /// quarter, a half, three quarters through, and a few milliseconds more, the last time in
 /// the middle of acting on one).
 fn killed_mid_delivery(which: usize) {
-    let f = federation();
+    let f = federation(false);
     let [sender, receiver] = &f.dirs;
     let mut nodes = [serve(sender), serve(receiver)];
     let mut at_kill = Vec::new();
@@ -264,4 +274,44 @@ fn the_sender_killed_mid_delivery_catches_up_with_nothing_lost_or_doubled() {
 #[test]
 fn the_receiver_killed_mid_delivery_catches_up_with_nothing_lost_or_doubled() {
     killed_mid_delivery(1);
+}
+
+/// `custodia serve` witnesses: each node cosigns the other's log (C2SP tlog-witness over
+/// HTTPS) and serves its own checkpoint with the other's cosignature, one line per witness
+/// however many rounds pass.
+#[test]
+fn each_serving_node_cosigns_the_others_log() {
+    let f = federation(true);
+    let mut nodes = [serve(&f.dirs[0]), serve(&f.dirs[1])];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut builder = reqwest::Client::builder();
+    for pem in f.roots.split_inclusive("-----END CERTIFICATE-----\n") {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+    }
+    let client = builder.build().unwrap();
+    let served = |i: usize| -> Option<tlog::note::Note> {
+        rt.block_on(async {
+            let r = client.get(format!("{}/log/checkpoint", f.endpoints[i])).send().await.ok()?;
+            tlog::note::Note::parse(&r.bytes().await.ok()?).ok()
+        })
+    };
+    let cosigned = |i: usize| served(i).filter(|n| n.verify(std::slice::from_ref(&f.cosigners[1 - i])).is_ok());
+    let start = Instant::now();
+    while (cosigned(0).is_none() || cosigned(1).is_none()) && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let first = [cosigned(0), cosigned(1)];
+    // Two more rounds (one every ten seconds): still one line from the log, one from its witness.
+    std::thread::sleep(Duration::from_secs(21));
+    let later = [served(0), served(1)];
+    for n in &mut nodes {
+        n.kill().unwrap();
+        n.wait().unwrap();
+    }
+    for i in 0..2 {
+        assert!(first[i].is_some(), "node {i}'s checkpoint was not cosigned by the other within 60 s");
+        let note = later[i].as_ref().expect("the checkpoint is still served");
+        assert_eq!(note.signatures.len(), 2, "node {i}: {:?}", note.signatures);
+        assert!(note.verify(std::slice::from_ref(&f.cosigners[1 - i])).is_ok());
+    }
 }

@@ -890,13 +890,7 @@ pub async fn run(opts: Options) -> Result<Report, String> {
         // From here on messages go out as people act, and the witnesses keep cosigning.
         for n in &nodes {
             tokio::spawn(crate::run_deliverer(n.peers.clone()));
-            let w = n.witnessing.clone();
-            tokio::spawn(async move {
-                loop {
-                    w.submit(u64::try_from(clock::now().0).unwrap_or(0)).await;
-                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                }
-            });
+            tokio::spawn(crate::run_witnessing(n.witnessing.clone()));
         }
         let package = open_work(a, b, p, &all, &accepted, &root).await?;
         s.say(

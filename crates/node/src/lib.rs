@@ -184,6 +184,18 @@ pub async fn run_deliverer(peers: std::sync::Arc<peers::Peers>) {
     }
 }
 
+/// Submits this node's checkpoint to the witnesses the directory names for it, every ten
+/// seconds; the cosignatures gathered are served with the checkpoint.
+pub async fn run_witnessing(w: std::sync::Arc<witnessing::Witnessing>) {
+    loop {
+        let round = w.submit(u64::try_from(clock::now().0).unwrap_or(0)).await;
+        if !round.failed.is_empty() {
+            tracing::debug!(failed = ?round.failed, "witnesses not reached this round");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    }
+}
+
 /// Opens the node's log, storage and cases service (and logs what a crash left unlogged).
 pub async fn open_services(
     config: &Resolved,
@@ -241,10 +253,20 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         if tls.is_some() { "https" } else { "http" },
         log.verifier_key
     );
+    let mut witnessing = None;
     if let Some(peers) = cases.peers() {
         // Messages taken in before a stop are acted on now, before any new one comes.
         inbox::start_applier(cases.clone(), peers.clone());
-        tokio::spawn(run_deliverer(peers));
+        tokio::spawn(run_deliverer(peers.clone()));
+        // A witness for the other parties' logs, and this log submitted to its witnesses.
+        let data = config.base.join("data");
+        let log_dir = config.base.join(&config.config.storage.log_dir);
+        let w = witnessing::witness_key(&data, &config.config.node.name)
+            .and_then(|key| witnessing::Witnessing::new(peers, key, &data, &log_dir))
+            .map_err(|detail| StartError::Store { url: "witness".into(), detail })?;
+        let w = std::sync::Arc::new(w);
+        tokio::spawn(run_witnessing(w.clone()));
+        witnessing = Some(w);
     }
     // Secrecy ends on time: reveal what is due, every minute.
     let sweeper = cases.clone();
@@ -261,7 +283,7 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
     });
     let blobs = evidence::open_blobs(&config)
         .map_err(|detail| StartError::Store { url: config.config.storage.blobs.clone(), detail })?;
-    let app = api::app_with(config, Some(log), Some(cases), Some(blobs));
+    let app = api::app_full(config, Some(log), Some(cases), Some(blobs), witnessing);
     match tls {
         Some(tls) => {
             let listener = tls::TlsListener::new(listener, tls).map_err(StartError::Serve)?;

@@ -96,8 +96,11 @@ impl WitnessError {
 pub trait WitnessState: Send + Sync + std::fmt::Debug {
     /// The latest cosigned state of a log.
     fn load(&self, origin: &str) -> Result<Option<(u64, Hash)>, StorageError>;
-    /// Durably records a new state (called under the witness's lock).
-    fn store(&self, origin: &str, size: u64, root: Hash) -> Result<(), StorageError>;
+    /// Durably records a new state (called under the witness's lock), with the signed
+    /// checkpoint that brought it ("The witness MUST persist the new checkpoint before
+    /// responding", tlog-witness): the log's signature on it is evidence if the log later
+    /// shows another view.
+    fn store(&self, origin: &str, size: u64, root: Hash, checkpoint: &[u8]) -> Result<(), StorageError>;
 }
 
 /// State in memory (tests, ephemeral witnesses).
@@ -108,7 +111,7 @@ impl WitnessState for MemoryWitnessState {
     fn load(&self, origin: &str) -> Result<Option<(u64, Hash)>, StorageError> {
         Ok(self.0.lock().unwrap_or_else(|e| e.into_inner()).get(origin).copied())
     }
-    fn store(&self, origin: &str, size: u64, root: Hash) -> Result<(), StorageError> {
+    fn store(&self, origin: &str, size: u64, root: Hash, _checkpoint: &[u8]) -> Result<(), StorageError> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(origin.to_string(), (size, root));
         Ok(())
     }
@@ -154,8 +157,15 @@ impl WitnessState for DirWitnessState {
         let root = lines.next().and_then(Hash::from_base64).ok_or_else(bad)?;
         Ok(Some((size, root)))
     }
-    fn store(&self, origin: &str, size: u64, root: Hash) -> Result<(), StorageError> {
-        self.dir.put(&Self::key(origin), format!("{origin}\n{size}\n{root}\n").as_bytes())
+    /// The file is the signed checkpoint itself, whose first lines are the origin, size and
+    /// root that [`WitnessState::load`] reads (files of earlier versions hold only those).
+    fn store(&self, origin: &str, size: u64, root: Hash, checkpoint: &[u8]) -> Result<(), StorageError> {
+        let head = format!("{origin}\n{size}\n{root}\n");
+        if checkpoint.starts_with(head.as_bytes()) {
+            self.dir.put(&Self::key(origin), checkpoint)
+        } else {
+            self.dir.put(&Self::key(origin), head.as_bytes())
+        }
     }
 }
 
@@ -269,7 +279,7 @@ impl<S: WitnessState> Witness<S> {
             None => merkle::verify_consistency(0, cp.size, &crate::hash::Hash::empty_root(), &cp.root, &req.proof)
                 .map_err(|reason| WitnessError::Inconsistent { old: 0, new: cp.size, reason })?,
         }
-        self.state.store(&cp.origin, cp.size, cp.root)?;
+        self.state.store(&cp.origin, cp.size, cp.root, &req.checkpoint)?;
         let sig = self.key.sign(&note.text, now).map_err(WitnessError::Signing)?;
         Ok(sig.to_line().into_bytes())
     }

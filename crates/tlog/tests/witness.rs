@@ -174,8 +174,18 @@ fn directory_state_persists_and_is_locked() {
         w.add_checkpoint(&request(&t, 0, 9), 1).unwrap();
         assert!(DirWitnessState::open(dir.path()).is_err(), "a second process must be refused");
     }
+    // What it keeps for the log is the signed checkpoint it cosigned.
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("logs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), signed(&t, 9));
     let w = witness(DirWitnessState::open(dir.path()).unwrap());
     let err = w.add_checkpoint(&request(&t, 0, 12), 2).unwrap_err();
     assert!(matches!(err, WitnessError::OldSizeMismatch { latest: 9, .. }), "{err}");
     w.add_checkpoint(&request(&t, 9, 12), 3).unwrap();
+    assert_eq!(std::fs::read(&files[0]).unwrap(), signed(&t, 12));
+    drop(w);
+    // A state file of an earlier version (origin, size and root only) still loads.
+    std::fs::write(&files[0], format!("{ORIGIN}\n12\n{}\n", t.root_at(12).unwrap())).unwrap();
+    let w = witness(DirWitnessState::open(dir.path()).unwrap());
+    w.add_checkpoint(&request(&t, 12, 15), 4).unwrap();
 }

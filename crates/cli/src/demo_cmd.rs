@@ -43,6 +43,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    println!("\ndemo check: {passed} passed, {} failed ({:.1} s)", total - passed, started.elapsed().as_secs_f64());
+    if !args.check {
+        println!();
+    }
+    println!("demo check: {passed} passed, {} failed ({:.1} s)", total - passed, started.elapsed().as_secs_f64());
     Ok(if report.all_passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -84,7 +84,7 @@ fn error_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if line.ends_with(&text) {
+        if line == text || line.ends_with(&format!(": {text}")) {
             continue;
         }
         if !line.is_empty() {
@@ -127,5 +127,8 @@ mod tests {
         assert_eq!(error_line(&err), "reading the log: checkpoint: no trusted signature");
         let plain = anyhow::Error::new(Inner).context("verifying");
         assert_eq!(error_line(&plain), "verifying: no trusted signature");
+        // A cause that merely ends the message's last word is still said.
+        let word = anyhow::Error::new(Inner).context("found no trusted signature");
+        assert_eq!(error_line(&word), "found no trusted signature: no trusted signature");
     }
 }

@@ -775,6 +775,18 @@ pub async fn run(opts: Options) -> Result<Report, String> {
         .map_err(|e| e.to_string())?
         .to_vec();
     let served_note = tlog::note::Note::parse(&served).map_err(|e| e.to_string())?;
+    let public = client
+        .get(format!("{}/", p.url))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    s.check(
+        "the public page's verify command names the node's https:// URL",
+        public.contains(&format!("custodia log verify {}/log --key", p.url)),
+    );
     let court_cosigner =
         accepted.directory.party("AA-court").and_then(|x| x.cosigner.clone()).ok_or("court cosigner")?;
     s.check(

@@ -235,6 +235,27 @@ pub async fn open_services(
 /// Opens (or creates) the node's log first.
 pub async fn serve(config: Resolved) -> Result<(), StartError> {
     let (log, cases) = open_services(&config).await?;
+    // In a federation: a witness for the other parties' logs, and this log submitted to
+    // its witnesses. Set up before the node says it listens; a node whose witness cannot
+    // start still serves (and says why), as it did before it witnessed.
+    let witnessing = cases.peers().and_then(|peers| {
+        let data = config.base.join("data");
+        let log_dir = config.base.join(&config.config.storage.log_dir);
+        match witnessing::witness_key(&data, &config.config.node.name).and_then(|key| {
+            let vkey = key.verifier().to_string();
+            witnessing::Witnessing::new(peers, key, &data, &log_dir).map(|w| (w, vkey))
+        }) {
+            Ok((w, vkey)) => {
+                eprintln!("witness key {vkey} (the directory's cosigner for this node)");
+                Some(std::sync::Arc::new(w))
+            }
+            Err(e) => {
+                eprintln!("warning: witnessing is off: {e}");
+                tracing::warn!(error = %e, "witnessing is off");
+                None
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen { addr: config.listen, source })?;
@@ -253,20 +274,13 @@ pub async fn serve(config: Resolved) -> Result<(), StartError> {
         if tls.is_some() { "https" } else { "http" },
         log.verifier_key
     );
-    let mut witnessing = None;
     if let Some(peers) = cases.peers() {
         // Messages taken in before a stop are acted on now, before any new one comes.
         inbox::start_applier(cases.clone(), peers.clone());
-        tokio::spawn(run_deliverer(peers.clone()));
-        // A witness for the other parties' logs, and this log submitted to its witnesses.
-        let data = config.base.join("data");
-        let log_dir = config.base.join(&config.config.storage.log_dir);
-        let w = witnessing::witness_key(&data, &config.config.node.name)
-            .and_then(|key| witnessing::Witnessing::new(peers, key, &data, &log_dir))
-            .map_err(|detail| StartError::Store { url: "witness".into(), detail })?;
-        let w = std::sync::Arc::new(w);
+        tokio::spawn(run_deliverer(peers));
+    }
+    if let Some(w) = &witnessing {
         tokio::spawn(run_witnessing(w.clone()));
-        witnessing = Some(w);
     }
     // Secrecy ends on time: reveal what is due, every minute.
     let sweeper = cases.clone();

@@ -107,18 +107,24 @@ pub async fn tile(State(state): State<AppState>, Path(rest): Path<String>, heade
     }
 }
 
-/// Whether the request's Accept-Encoding lists gzip (or x-gzip) with a quality above 0.
+/// Whether the request's Accept-Encoding accepts gzip: `gzip` (or `x-gzip`) with a
+/// quality above 0, or else `*` with a quality above 0 (RFC 9110, 12.5.3).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let (mut gzip, mut star) = (None, None);
     let items = headers.get_all(header::ACCEPT_ENCODING).into_iter().filter_map(|v| v.to_str().ok());
-    items.flat_map(|v| v.split(',')).any(|item| {
+    for item in items.flat_map(|v| v.split(',')) {
         let mut parts = item.split(';').map(str::trim);
         let coding = parts.next().unwrap_or("");
-        let refused = parts.any(|p| {
-            p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")).and_then(|q| q.trim().parse::<f32>().ok())
-                == Some(0.0)
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !refused
-    })
+        let q = parts
+            .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.map_or(q, |g: f32| g.max(q)));
+        } else if coding == "*" {
+            star = Some(q);
+        }
+    }
+    gzip.or(star).is_some_and(|q| q > 0.0)
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

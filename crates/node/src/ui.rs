@@ -97,7 +97,11 @@ pub async fn public(State(state): State<AppState>) -> Response {
         today: today.to_string(),
         log_size: size,
         log_key: key,
-        base_url: format!("http://{}", state.config.listen),
+        base_url: format!(
+            "{}://{}",
+            if state.config.config.http.tls_cert.is_some() { "https" } else { "http" },
+            state.config.listen
+        ),
         overdue: stats.overdue,
         secret: stats.secret,
         revealed: stats.revealed,

@@ -38,20 +38,50 @@ pub struct Witnessing {
     client: reqwest::Client,
 }
 
-/// This node's witness cosignature key (`data/witness.key`, created on first start).
+/// This node's witness cosignature key (`data/witness.key`, created on first start, with
+/// its verifier key in `data/witness.vkey`: the party's `cosigner` in the directory).
+/// An existing key is never replaced: a file that cannot be read or parsed is an error.
 pub fn witness_key(data: &Path, me: &str) -> Result<SignerKey, String> {
     let path = data.join("witness.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return SignerKey::parse(text.trim()).map_err(|e| format!("{}: {e}", path.display()));
-    }
-    let key = SignerKey::generate(&format!("{me}.witness"), KeyKind::Cosignature).map_err(|e| e.to_string())?;
-    std::fs::write(&path, format!("{}\n", key.to_text())).map_err(|e| format!("{}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => SignerKey::parse(text.trim()).map_err(|e| named(&e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SignerKey::generate(&format!("{me}.witness"), KeyKind::Cosignature).map_err(|e| named(&e))?;
+            write_new_durably(&path, format!("{}\n", key.to_text()).as_bytes(), 0o600).map_err(|e| named(&e))?;
+            key
+        }
+        Err(e) => return Err(named(&e)),
+    };
+    let vkey = data.join("witness.vkey");
+    let text = format!("{}\n", key.verifier());
+    if std::fs::read_to_string(&vkey).ok().as_deref() != Some(text.as_str()) {
+        let _ = std::fs::remove_file(&vkey);
+        write_new_durably(&vkey, text.as_bytes(), 0o644).map_err(|e| format!("{}: {e}", vkey.display()))?;
     }
     Ok(key)
+}
+
+/// Writes a file under a temporary name (created new, with `mode`), syncs it, renames it
+/// into place and syncs the directory: a crash leaves the whole file or none.
+fn write_new_durably(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("partial");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl Witnessing {
@@ -116,7 +146,7 @@ impl Witnessing {
         for w in &me.witnesses {
             let Some(party) = self.peers.directory().party(w) else { continue };
             let Some(cosigner) = party.cosigner.clone() else { continue };
-            for _attempt in 0..2 {
+            for attempt in 0..2 {
                 let old = self.held.lock().unwrap_or_else(|e| e.into_inner()).get(w).copied().unwrap_or(0);
                 let proof = if old > 0 && old < cp.size {
                     match tlog::tiles::TileTree::new(&store, cp.size).consistency_proof(old) {
@@ -137,17 +167,29 @@ impl Witnessing {
                 let bytes = r.bytes().await.unwrap_or_default();
                 match tlog::witness::classify_response(status, ctype.as_deref(), &bytes) {
                     WitnessOutcome::Cosigned(lines) => {
-                        if let Ok(with) = tlog::witness::attach_cosignatures(&checkpoint, &lines, &cosigner) {
-                            for s in with.signatures {
-                                note.put_signature(s);
+                        match tlog::witness::attach_cosignatures(&checkpoint, &lines, &cosigner) {
+                            Ok(with) => {
+                                for s in with.signatures {
+                                    note.put_signature(s);
+                                }
+                                round.cosigned.push(w.clone());
                             }
-                            round.cosigned.push(w.clone());
+                            Err(e) => {
+                                // It took the checkpoint (200) but its lines do not verify
+                                // against the cosigner key the directory lists for it.
+                                tracing::warn!(witness = %w, error = %e, "the witness's cosignature does not verify");
+                                round.failed.push(w.clone());
+                            }
                         }
                         self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(w.clone(), cp.size);
                         break;
                     }
                     WitnessOutcome::OldSize(n) => {
                         self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(w.clone(), n);
+                        if attempt == 1 {
+                            // Its size moved again between the two attempts: next round.
+                            round.failed.push(w.clone());
+                        }
                     }
                     WitnessOutcome::RootMismatch => {
                         tracing::error!(witness = %w, size = cp.size, "the witness holds another root for this log: a fork or a split view");
@@ -166,5 +208,34 @@ impl Witnessing {
             *self.cosigned.lock().unwrap_or_else(|e| e.into_inner()) = Some((cp.size, note.to_bytes()));
         }
         round
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::witness_key;
+
+    /// Made once (mode 0600, with its verifier key beside it), then read back; a key file
+    /// that cannot be read as a key is an error naming it, and is never replaced.
+    #[test]
+    fn the_witness_key_is_made_once_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = witness_key(dir.path(), "AA-court").unwrap();
+        assert_eq!(key.name(), "AA-court.witness");
+        let vkey = std::fs::read_to_string(dir.path().join("witness.vkey")).unwrap();
+        assert_eq!(vkey, format!("{}\n", key.verifier()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join("witness.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(witness_key(dir.path(), "AA-court").unwrap().verifier(), key.verifier());
+        let path = dir.path().join("witness.key");
+        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+        let err = witness_key(dir.path(), "AA-court").unwrap_err();
+        assert!(err.contains("witness.key"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), [0xff, 0xfe, 0x00], "the unreadable key is left as it was");
+        assert!(!dir.path().join("witness.partial").exists());
     }
 }

@@ -173,6 +173,10 @@ async fn log_is_served_as_tlog_tiles() {
     let res = app.clone().oneshot(accepting("/log/tile/entries/001.p/44", "gzip;q=0, identity")).await.unwrap();
     assert!(res.headers().get("content-encoding").is_none());
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), plain);
+    let res = app.clone().oneshot(accepting("/log/tile/entries/001.p/44", "*")).await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip", "* accepts gzip");
+    let res = app.clone().oneshot(accepting("/log/tile/entries/001.p/44", "gzip;q=0, *")).await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none(), "gzip refused by name, whatever * says");
     let res = app.clone().oneshot(accepting("/log/tile/0/000", "gzip")).await.unwrap();
     assert!(res.headers().get("content-encoding").is_none());
     // Files beyond the checkpoint (size 300) exist, as a batch in progress or a crash

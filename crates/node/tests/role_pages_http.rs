@@ -235,7 +235,7 @@ async fn oversight_and_public_charts_are_svg_with_text_alternatives() {
         public.contains("<svg role=\"img\" aria-label=\"Events committed, by kind (commitments): created: 3\""),
         "{public}"
     );
-    assert!(public.contains("custodia log verify"));
+    assert!(public.contains("custodia log verify http://"), "a node without TLS names http://");
 }
 
 /// The session's CSRF token, from the account page.

@@ -36,7 +36,14 @@ impl Fetch for HttpFetch {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let url = format!("{}/{key}", self.base);
         let err = |message: String| StorageError::ObjectStore { op: "GET", key: url.clone(), message };
-        let resp = self.client.get(&url).send().map_err(|e| err(e.to_string()))?;
+        // tlog-tiles: "Clients SHOULD include `gzip` and `identity` in their
+        // `Accept-Encoding` headers"; a gzipped answer is decoded by the client.
+        let resp = self
+            .client
+            .get(&url)
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip, identity")
+            .send()
+            .map_err(|e| err(e.to_string()))?;
         match resp.status().as_u16() {
             200 => {
                 let mut body = Vec::new();

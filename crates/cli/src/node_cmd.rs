@@ -88,6 +88,20 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         println!("wrote {} (example States' legal profiles: edit them)", profiles.display());
     }
     println!("wrote {}", path.display());
+    // The node's keys, as its first start would make them; the public ones are what the
+    // federation directory lists for this party.
+    let data = args.dir.join("data");
+    node::node_secret(&data.join("node.secret")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let log_dir = args.dir.join(&config.storage.log_dir);
+    let log = node::transparency::Transparency::open_or_create(&log_dir, &format!("{name}.custodia"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("log key {} (in {})", log.verifier_key, log_dir.join(tlog::client::VKEY_FILE).display());
+    drop(log);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    node::peers::identity(&data, &name, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("identity (signing key and age recipient) in {}", data.join("identity.pub").display());
+    let witness = node::witnessing::witness_key(&data, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("witness key {}", witness.verifier());
     println!("start it with: custodia serve --config {}", path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -136,3 +136,38 @@ fn a_bad_log_filter_is_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CUSTODIA_LOG"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `custodia init` writes the configuration and the node's keys (issue 7: "a working
+/// configuration and keys"), secrets readable by the owner only, and prints the public
+/// ones the federation directory lists; `serve` then uses that log key.
+#[test]
+fn init_writes_the_keys_and_prints_the_public_ones() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = custodia()
+        .args(["init", "--role", "court", "--state", "AA", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let data = dir.path().join("data");
+    for (file, mode) in
+        [("node.secret", 0o600), ("identity.key", 0o600), ("witness.key", 0o600), ("log/private/signing.key", 0o600)]
+    {
+        let meta = std::fs::metadata(data.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{file}");
+    }
+    let vkey = std::fs::read_to_string(data.join("log/log.vkey")).unwrap();
+    assert!(stdout.contains(&format!("log key {}", vkey.trim())), "{stdout}");
+    let witness = std::fs::read_to_string(data.join("witness.vkey")).unwrap();
+    assert!(stdout.contains(&format!("witness key {}", witness.trim())), "{stdout}");
+    assert!(std::fs::read_to_string(data.join("identity.pub")).unwrap().contains("age1"));
+    // Running init again refuses, and leaves the keys as they were.
+    let secret = std::fs::read(data.join("node.secret")).unwrap();
+    let again =
+        custodia().args(["init", "--role", "court", "--state", "AA", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read(data.join("node.secret")).unwrap(), secret);
+    assert_eq!(std::fs::read_to_string(data.join("log/log.vkey")).unwrap(), vkey);
+}

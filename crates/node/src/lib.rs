@@ -184,6 +184,28 @@ pub async fn run_deliverer(peers: std::sync::Arc<peers::Peers>) {
     }
 }
 
+/// Writes a file under a temporary name (created new, with `mode`), syncs it, renames it
+/// into place and syncs the directory: a crash leaves the whole file or none.
+pub fn write_new_durably(path: &std::path::Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("partial");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Submits this node's checkpoint to the witnesses the directory names for it, every ten
 /// seconds; the cosignatures gathered are served with the checkpoint.
 pub async fn run_witnessing(w: std::sync::Arc<witnessing::Witnessing>) {

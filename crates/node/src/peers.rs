@@ -1649,19 +1649,19 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Loads this node's identity (`data/identity.key`, created on first start).
 pub fn identity(data: &Path, me: &str, now: u64) -> Result<SecretIdentity, PeersError> {
     let key = data.join("identity.key");
-    if let Ok(text) = std::fs::read_to_string(&key) {
-        return SecretIdentity::parse(&text).map_err(|e| file_err(&key, e));
+    match std::fs::read_to_string(&key) {
+        Ok(text) => return SecretIdentity::parse(&text).map_err(|e| file_err(&key, e)),
+        // Only a missing key is made: one that cannot be read is an error, never replaced.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_err(&key, e)),
+        Err(_) => {}
     }
     let validity = Validity::new(now.saturating_sub(86_400), now + 2 * 365 * 86_400)
         .map_err(|e| PeersError::Seal(e.to_string()))?;
     let id = SecretIdentity::generate(me, validity, now).map_err(|e| PeersError::Seal(e.to_string()))?;
     std::fs::create_dir_all(data).map_err(|e| file_err(data, e))?;
-    std::fs::write(&key, id.secret_file().as_bytes()).map_err(|e| file_err(&key, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(|e| file_err(&key, e))?;
-    }
-    std::fs::write(data.join("identity.pub"), id.public_file()).map_err(|e| file_err(data, e))?;
+    let public = data.join("identity.pub");
+    let _ = std::fs::remove_file(&public);
+    crate::write_new_durably(&public, id.public_file().as_bytes(), 0o644).map_err(|e| file_err(&public, e))?;
+    crate::write_new_durably(&key, id.secret_file().as_bytes(), 0o600).map_err(|e| file_err(&key, e))?;
     Ok(id)
 }

@@ -48,7 +48,7 @@ pub fn witness_key(data: &Path, me: &str) -> Result<SignerKey, String> {
         Ok(text) => SignerKey::parse(text.trim()).map_err(|e| named(&e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SignerKey::generate(&format!("{me}.witness"), KeyKind::Cosignature).map_err(|e| named(&e))?;
-            write_new_durably(&path, format!("{}\n", key.to_text()).as_bytes(), 0o600).map_err(|e| named(&e))?;
+            crate::write_new_durably(&path, format!("{}\n", key.to_text()).as_bytes(), 0o600).map_err(|e| named(&e))?;
             key
         }
         Err(e) => return Err(named(&e)),
@@ -57,31 +57,9 @@ pub fn witness_key(data: &Path, me: &str) -> Result<SignerKey, String> {
     let text = format!("{}\n", key.verifier());
     if std::fs::read_to_string(&vkey).ok().as_deref() != Some(text.as_str()) {
         let _ = std::fs::remove_file(&vkey);
-        write_new_durably(&vkey, text.as_bytes(), 0o644).map_err(|e| format!("{}: {e}", vkey.display()))?;
+        crate::write_new_durably(&vkey, text.as_bytes(), 0o644).map_err(|e| format!("{}: {e}", vkey.display()))?;
     }
     Ok(key)
-}
-
-/// Writes a file under a temporary name (created new, with `mode`), syncs it, renames it
-/// into place and syncs the directory: a crash leaves the whole file or none.
-fn write_new_durably(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("partial");
-    let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = options.open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 impl Witnessing {

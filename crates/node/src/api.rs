@@ -228,6 +228,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     modifiers(&BearerAuth),
+    // Routed by hand: a file's name may contain `/` (`{*name}` in the router).
+    paths(crate::evidence::download),
     info(title = "custodia node API", description = "Cross-border requests for electronic evidence under the UNCC, ETS 185 and CETS 224, with the safeguards built in. Errors are RFC 9457 problem documents."),
     tags(
         (name = "policy", description = "Admissibility and safeguards"),
@@ -328,6 +330,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::api_cases::command))
         .routes(routes!(crate::evidence::start))
         .routes(routes!(crate::evidence::complete))
+        .routes(routes!(crate::evidence::offset, crate::evidence::put))
 }
 
 /// The node's HTTP application, without a log open for appending (it still serves the
@@ -388,10 +391,6 @@ pub fn app_full(
         .route("/oversight", axum::routing::get(crate::roles::oversight))
         .route("/draft", axum::routing::get(crate::draft::draft).post(crate::draft::draft))
         .route("/static/{*path}", axum::routing::get(crate::ui::asset))
-        .route(
-            "/api/v1/uploads/{upload}/files/{index}",
-            axum::routing::head(crate::evidence::offset).put(crate::evidence::put),
-        )
         .route("/api/v1/evidence/{manifest}/{*name}", axum::routing::get(crate::evidence::download))
         .route("/api/v1/inbox", axum::routing::post(crate::inbox::receive))
         .route("/api/v1/inbox/batch", axum::routing::post(crate::inbox::receive_batch))

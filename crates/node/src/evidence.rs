@@ -161,6 +161,8 @@ fn file_of(meta: &Meta, index: &str) -> Result<(usize, FileMeta), Problem> {
 }
 
 /// How much of a file has arrived (`Upload-Offset`), to resume after a lost connection.
+#[utoipa::path(head, path = "/api/v1/uploads/{upload}/files/{index}", tag = "evidence", params(("upload" = String, Path, description = "The upload"), ("index" = String, Path, description = "The file's place in the manifest, from 0")), security(("bearer" = [])),
+    responses((status = 204, description = "What has arrived", headers(("Upload-Offset" = u64, description = "Bytes of the file received so far"))), (status = 401, description = "No valid credentials"), (status = 403, description = "Not allowed for this role"), (status = 404, description = "No such upload or file")))]
 pub async fn offset(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -258,6 +260,8 @@ fn hash_prefix(path: &Path, len: u64) -> std::io::Result<Sha256> {
 /// arrived so far). The body is streamed to disk by a writer thread that hashes what it
 /// writes; more than the manifest's size is refused and what was written beyond the offset
 /// is cut off again.
+#[utoipa::path(put, path = "/api/v1/uploads/{upload}/files/{index}", tag = "evidence", params(("upload" = String, Path, description = "The upload"), ("index" = String, Path, description = "The file's place in the manifest, from 0"), ("Upload-Offset" = Option<u64>, Header, description = "Where these bytes start: what has arrived so far (default 0)")), request_body(content = Vec<u8>, description = "The next bytes of the sealed (.age) file", content_type = "application/octet-stream"), security(("bearer" = [])),
+    responses((status = 204, description = "Written", headers(("Upload-Offset" = u64, description = "Bytes of the file received so far"))), (status = 400, description = "Upload-Offset is not a number", body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, description = "Upload-Offset is not what has arrived (the answer's Upload-Offset says what has), or another request is writing this file", body = Problem, content_type = "application/problem+json"), (status = 413, description = "More bytes than the manifest says", body = Problem, content_type = "application/problem+json")))]
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -461,6 +465,8 @@ pub async fn complete(State(state): State<AppState>, headers: HeaderMap, UrlPath
 
 /// Downloads a file of an accepted package (`Range: bytes=START-END` supported). The
 /// files are sealed to the requesting authority: this node cannot read them.
+#[utoipa::path(get, path = "/api/v1/evidence/{manifest}/{name}", tag = "evidence", params(("manifest" = String, Path, description = "The package's manifest SHA-256 (64 hex digits)"), ("name" = String, Path, description = "MANIFEST, or a sealed file's name as the manifest lists it (it may contain /)"), ("Range" = Option<String>, Header, description = "bytes=START-END or bytes=START-")), security(("bearer" = [])),
+    responses((status = 200, description = "The file (sealed: this node cannot read it)", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, description = "Oversight sees metadata, never evidence", body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 416, description = "The range is outside the file", body = Problem, content_type = "application/problem+json"), (status = 503, description = "This node has no blob or case storage", body = Problem, content_type = "application/problem+json")))]
 pub async fn download(
     State(state): State<AppState>,
     headers: HeaderMap,

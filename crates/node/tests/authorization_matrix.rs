@@ -100,6 +100,8 @@ async fn every_route_every_role() {
         "/api/v1/cases/{id}/commands",
         "/api/v1/cases/{id}/uploads",
         "/api/v1/uploads/{upload}/complete",
+        "/api/v1/uploads/{upload}/files/{index}",
+        "/api/v1/evidence/{manifest}/{name}",
     ];
     for path in openapi["paths"].as_object().unwrap().keys() {
         assert!(ruled.contains(&path.as_str()), "the route {path} has no access rule in this test");
@@ -175,6 +177,24 @@ async fn every_route_every_role() {
         );
         checked += 2;
     }
+    // Uploading a file and downloading evidence: no credentials, 401; an upload or a
+    // package that does not exist, 404 to every role, except that oversight and the
+    // administrator never download evidence (403, before anything is looked up).
+    let file_uri = "/api/v1/uploads/00000000000000000000000000000000/files/0".to_string();
+    let evidence_uri = format!("/api/v1/evidence/{}/a.age", "0".repeat(64));
+    for (method, uri) in [("HEAD", &file_uri), ("PUT", &file_uri), ("GET", &evidence_uri)] {
+        assert_eq!(call(method, uri.clone(), None, None).await, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        checked += 1;
+        for r in ROLES {
+            let want = if method == "GET" && matches!(r, "oversight" | "administrator") {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            assert_eq!(call(method, uri.clone(), Some(token[r].clone()), None).await, want, "{method} {uri} as {r}");
+            checked += 1;
+        }
+    }
     // What the listing holds: what the role may see, and for a case worker only the cases
     // they opened (`cases::listed_for`).
     let listed = |tok: String| {
@@ -206,5 +226,9 @@ async fn every_route_every_role() {
     }
     assert_eq!(listed(other_worker).await, Vec::<String>::new(), "a case worker lists only the cases they opened");
     checked += 1;
-    assert_eq!(checked, 8 * 4 + 3 * (3 * 7 + 7 + 7) + 7 * 2 + 7 + 1, "every route, role and kind of case was tried");
+    assert_eq!(
+        checked,
+        8 * 4 + 3 * (3 * 7 + 7 + 7) + 7 * 2 + 3 * (1 + 7) + 7 + 1,
+        "every route, role and kind of case was tried"
+    );
 }

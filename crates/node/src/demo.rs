@@ -765,24 +765,16 @@ pub async fn run(opts: Options) -> Result<Report, String> {
             if r.cosigned.is_empty() { "(none)".to_string() } else { r.cosigned.join(", ") }
         ));
     }
-    let served = client
-        .get(format!("{}/log/checkpoint", p.url))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .bytes()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_vec();
-    let served_note = tlog::note::Note::parse(&served).map_err(|e| e.to_string())?;
-    let public = client
-        .get(format!("{}/", p.url))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let fetch = |url: String| {
+        let client = client.clone();
+        async move {
+            let r = client.get(url).send().await.map_err(|e| e.to_string())?;
+            r.bytes().await.map(|b| b.to_vec()).map_err(|e| e.to_string())
+        }
+    };
+    let served_note =
+        tlog::note::Note::parse(&fetch(format!("{}/log/checkpoint", p.url)).await?).map_err(|e| e.to_string())?;
+    let public = String::from_utf8_lossy(&fetch(format!("{}/", p.url)).await?).into_owned();
     s.check(
         "the public page's verify command names the node's https:// URL",
         public.contains(&format!("custodia log verify {}/log --key", p.url)),

@@ -97,13 +97,13 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
             if quorum > witnesses.len() {
                 bail!("--quorum {quorum} is more than the {} witness keys given", witnesses.len());
             }
-            let policy = TrustPolicy { log_key: Some(log_key.clone()), witnesses, quorum };
+            let origin = Some(origin.unwrap_or_else(|| log_key.name().to_owned()));
+            let policy = TrustPolicy { origin, log_key: Some(log_key.clone()), witnesses, quorum };
             let since = since
                 .map(|p| std::fs::read(&p).with_context(|| format!("reading --since checkpoint {}", p.display())))
                 .transpose()?;
-            let v = client::verify_log(fetch.as_ref(), &policy, since.as_deref())?;
+            let v = client::verify_log(fetch.as_ref(), &policy, since.as_deref()).map_err(origin_hint)?;
             let cp = &v.checkpoint;
-            check_origin(&cp.origin, origin.as_deref().unwrap_or(log_key.name()))?;
             println!(
                 "verified {}: {} entries, {} tiles and {} entry bundles recomputed",
                 cp.origin, cp.size, v.report.tiles, v.report.bundles
@@ -134,11 +134,9 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
                     read_key(String::from_utf8_lossy(&text).trim())?
                 }
             };
-            let expected = origin.unwrap_or_else(|| key.name().to_owned());
-            let policy = TrustPolicy { log_key: Some(key), witnesses: Vec::new(), quorum: 0 };
-            let (proof, _entry) = client::prove(fetch.as_ref(), &policy, index)?;
-            let signed = policy.open(&proof.checkpoint)?;
-            check_origin(&signed.checkpoint.origin, &expected)?;
+            let origin = Some(origin.unwrap_or_else(|| key.name().to_owned()));
+            let policy = TrustPolicy { origin, log_key: Some(key), witnesses: Vec::new(), quorum: 0 };
+            let (proof, _entry) = client::prove(fetch.as_ref(), &policy, index).map_err(origin_hint)?;
             std::io::stdout().write_all(&proof.to_text())?;
         }
         LogCommand::Inspect { location } => {
@@ -237,12 +235,13 @@ fn append(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A checkpoint signed by the right key is still refused when it names another log: the
-/// origin identifies the log (C2SP tlog-checkpoint), and a log's key name is its origin.
-fn check_origin(found: &str, expected: &str) -> anyhow::Result<()> {
-    if found != expected {
-        let e = tlog::checkpoint::CheckpointError::WrongOrigin { expected: expected.into(), found: found.into() };
-        bail!("{e} (give --origin if this log's origin is not its key's name)");
+/// A checkpoint of another origin is refused (`TrustPolicy::origin`); the error says how
+/// to name a log whose origin is not its key's name.
+fn origin_hint(e: client::ClientError) -> anyhow::Error {
+    match e {
+        client::ClientError::Checkpoint(tlog::checkpoint::CheckpointError::WrongOrigin { .. }) => {
+            anyhow::anyhow!("{e} (give --origin if this log's origin is not its key's name)")
+        }
+        e => e.into(),
     }
-    Ok(())
 }

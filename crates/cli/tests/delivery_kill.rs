@@ -233,7 +233,7 @@ fn check_exactly_once_in_order(sender: &Path, receiver: &Path) {
         let fetch = tlog::storage::DirStorage::new(&log).unwrap();
         let key = std::fs::read_to_string(log.join(tlog::client::VKEY_FILE)).unwrap();
         let key = tlog::note::VerifierKey::parse(key.trim()).unwrap();
-        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+        let policy = tlog::checkpoint::TrustPolicy { origin: None, log_key: Some(key), witnesses: vec![], quorum: 0 };
         let v = tlog::client::verify_log(&fetch, &policy, None).unwrap();
         let mut all = Vec::new();
         for b in 0..v.checkpoint.size.div_ceil(tlog::tile::TILE_WIDTH) {

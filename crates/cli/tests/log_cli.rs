@@ -65,7 +65,8 @@ fn init_append_verify_prove_inspect() {
     // A proof verifies independently, for the entry and only for it.
     let proof = ok(&["log", "prove", d, "--index", "601"], b"");
     let p = TlogProof::parse(proof.as_bytes()).unwrap();
-    let policy = TrustPolicy { log_key: Some(VerifierKey::parse(&vkey).unwrap()), witnesses: vec![], quorum: 0 };
+    let policy =
+        TrustPolicy { origin: None, log_key: Some(VerifierKey::parse(&vkey).unwrap()), witnesses: vec![], quorum: 0 };
     p.verify(b"two", &policy).unwrap();
     assert!(p.verify(b"one", &policy).is_err());
     let err = fails(&["log", "prove", d, "--index", "603"], b"");

@@ -351,7 +351,7 @@ pub async fn restore(archive: &Path, dir: &Path) -> Result<RestoreSummary, Backu
     let vkey_path = log_dir.join(tlog::client::VKEY_FILE);
     let vkey = std::fs::read_to_string(&vkey_path).map_err(io(&vkey_path))?;
     let key = tlog::note::VerifierKey::parse(vkey.trim()).map_err(|e| fail(format!("{}: {e}", vkey_path.display())))?;
-    let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+    let policy = tlog::checkpoint::TrustPolicy { origin: None, log_key: Some(key), witnesses: vec![], quorum: 0 };
     let fetch = tlog::storage::DirStorage::new(&log_dir).map_err(|e| fail(format!("{}: {e}", manifest.log_dir)))?;
     let verified = tlog::client::verify_log(&fetch, &policy, None)
         .map_err(|e| fail(format!("the log {}: {e}", manifest.log_dir)))?;

@@ -124,7 +124,7 @@ fn show_delivery(s: &mut Story, from: &Node, to: &Node) -> Result<(), String> {
     let message = ours.get(ack.message_index as usize).ok_or("no commitment")?;
     let store = tlog::storage::DirStorage::new(from_log.dir()).map_err(|e| e.to_string())?;
     let key = tlog::note::VerifierKey::parse(&from.log_key).map_err(|e| e.to_string())?;
-    let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+    let policy = tlog::checkpoint::TrustPolicy { origin: None, log_key: Some(key), witnesses: vec![], quorum: 0 };
     let (proof, entry) = tlog::client::prove(&store, &policy, ack.message_index).map_err(|e| e.to_string())?;
     let cp = policy.open(&proof.checkpoint).map_err(|e| e.to_string())?.checkpoint;
     s.say(format!(
@@ -873,7 +873,8 @@ pub async fn run(opts: Options) -> Result<Report, String> {
     for n in &nodes {
         let store = tlog::storage::DirStorage::new(n.dir.join("data/log")).map_err(|e| e.to_string())?;
         let key = tlog::note::VerifierKey::parse(&n.log_key).map_err(|e| e.to_string())?;
-        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: Vec::new(), quorum: 0 };
+        let policy =
+            tlog::checkpoint::TrustPolicy { origin: None, log_key: Some(key), witnesses: Vec::new(), quorum: 0 };
         let ok = tlog::client::verify_log(&store, &policy, None);
         s.check(
             &format!("{} log verifies ({} entries)", n.name, ok.as_ref().map(|v| v.checkpoint.size).unwrap_or(0)),

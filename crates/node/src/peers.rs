@@ -801,14 +801,14 @@ impl Peers {
         let cp = match known {
             Some(cp) => cp,
             None => {
-                let policy = TrustPolicy { log_key: Some(log_key.clone()), witnesses: Vec::new(), quorum: 0 };
+                // Signed by the sender's log key, and of the log (origin) the directory names.
+                let policy = TrustPolicy {
+                    origin: Some(origin),
+                    log_key: Some(log_key.clone()),
+                    witnesses: Vec::new(),
+                    quorum: 0,
+                };
                 let cp = policy.open(&proof.checkpoint).map_err(|e| Refusal::BadProof(e.to_string()))?.checkpoint;
-                // The checkpoint must be of the log the directory names for the sender
-                // (C2SP tlog-checkpoint: the origin identifies the log).
-                if cp.origin != origin {
-                    let e = tlog::checkpoint::CheckpointError::WrongOrigin { expected: origin, found: cp.origin };
-                    return Err(Refusal::BadProof(e.to_string()));
-                }
                 self.last_checkpoint
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

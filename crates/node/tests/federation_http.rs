@@ -159,7 +159,7 @@ fn prove(from: &Running, index: u64) -> String {
     use base64::Engine as _;
     let store = tlog::storage::DirStorage::new(from.log.dir()).unwrap();
     let key = tlog::note::VerifierKey::parse(&from.log.verifier_key).unwrap();
-    let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+    let policy = tlog::checkpoint::TrustPolicy { origin: None, log_key: Some(key), witnesses: vec![], quorum: 0 };
     let (proof, _) = tlog::client::prove(&store, &policy, index).unwrap();
     base64::engine::general_purpose::STANDARD.encode(proof.to_text())
 }
@@ -804,7 +804,7 @@ async fn through_a_faulty_network_every_message_arrives_once_in_order_and_the_lo
     for n in [&a, &b] {
         let store = tlog::storage::DirStorage::new(n.log.dir()).unwrap();
         let key = tlog::note::VerifierKey::parse(&n.log.verifier_key).unwrap();
-        let policy = tlog::checkpoint::TrustPolicy { log_key: Some(key), witnesses: vec![], quorum: 0 };
+        let policy = tlog::checkpoint::TrustPolicy { origin: None, log_key: Some(key), witnesses: vec![], quorum: 0 };
         let v = tlog::client::verify_log(&store, &policy, None).unwrap();
         assert_eq!(v.checkpoint.size, n.log.size());
     }

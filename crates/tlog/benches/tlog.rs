@@ -172,7 +172,7 @@ fn report() {
         total_entries
     );
     let store = DirStorage::new(tmp.path()).unwrap();
-    let policy = TrustPolicy { log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
     let t = Instant::now();
     let cp = tlog::client::open_checkpoint(&store, &policy).unwrap().checkpoint;
     let r = verify_tree(&store, cp.size, &cp.root, true).unwrap();
@@ -268,6 +268,6 @@ fn leaf_hash_100_bytes(bencher: divan::Bencher) {
 fn open_checkpoint(bencher: divan::Bencher) {
     let k = key();
     let msg = Checkpoint::new(ORIGIN, 10, tlog::hash::Hash::empty_root()).sign(&k).unwrap().to_bytes();
-    let policy = TrustPolicy { log_key: Some(k.verifier()), witnesses: vec![], quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(k.verifier()), witnesses: vec![], quorum: 0 };
     bencher.bench_local(|| policy.open(&msg).unwrap());
 }

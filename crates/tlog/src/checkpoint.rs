@@ -119,6 +119,9 @@ pub struct SignedCheckpoint {
 /// What a reader trusts: the log key, witness keys and how many witnesses must cosign.
 #[derive(Debug, Clone)]
 pub struct TrustPolicy {
+    /// The log's origin, when the reader knows it: a checkpoint naming another origin is
+    /// another log's, even if signed by the same key (C2SP tlog-checkpoint).
+    pub origin: Option<String>,
     /// The log's key (its name is normally the origin).
     pub log_key: Option<VerifierKey>,
     /// Witness (cosigner) keys.
@@ -128,11 +131,17 @@ pub struct TrustPolicy {
 }
 
 impl TrustPolicy {
-    /// Opens a signed checkpoint: parses the note, verifies the signatures of trusted keys,
-    /// requires the log signature (when a log key is configured) and the witness quorum.
+    /// Opens a signed checkpoint: parses the note, checks its origin (when one is
+    /// configured), verifies the signatures of trusted keys, requires the log signature
+    /// (when a log key is configured) and the witness quorum.
     pub fn open(&self, msg: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
         let note = Note::parse(msg)?;
         let checkpoint = Checkpoint::from_text(&note.text)?;
+        if let Some(origin) = &self.origin
+            && checkpoint.origin != *origin
+        {
+            return Err(CheckpointError::WrongOrigin { expected: origin.clone(), found: checkpoint.origin });
+        }
         let mut keys: Vec<VerifierKey> = self.witnesses.clone();
         if let Some(k) = &self.log_key {
             keys.push(k.clone());

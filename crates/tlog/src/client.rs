@@ -141,7 +141,7 @@ pub fn verify_log(
     let report = verify_tree(fetch, cp.size, &cp.root, true)?;
     let mut consistent_since = None;
     if let Some(old_msg) = since {
-        let log_only = TrustPolicy { log_key: policy.log_key.clone(), witnesses: Vec::new(), quorum: 0 };
+        let log_only = TrustPolicy { origin: None, log_key: policy.log_key.clone(), witnesses: Vec::new(), quorum: 0 };
         let old = log_only.open(old_msg).map_err(|e| ClientError::Since(format!("does not verify: {e}")))?.checkpoint;
         if old.origin != cp.origin {
             return Err(ClientError::Since(format!("is for origin {:?}, not {:?}", old.origin, cp.origin)));

@@ -384,13 +384,8 @@ impl Note {
         let same = |s: &NoteSignature| s.name == name && s.key_id == key_id;
         match self.signatures.iter().position(same) {
             Some(i) => {
-                self.signatures[i] = signature;
-                let mut seen = 0;
-                self.signatures.retain(|s| {
-                    let keep = !same(s) || seen == 0;
-                    seen += usize::from(same(s));
-                    keep
-                });
+                self.signatures.retain(|s| !same(s));
+                self.signatures.insert(i, signature);
             }
             None => self.signatures.push(signature),
         }

@@ -350,7 +350,7 @@ impl std::fmt::Debug for Sequencer {
 /// Reads and checks the stored checkpoint of a log signed by `key`.
 pub fn read_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<Checkpoint>, SequencerError> {
     let Some(msg) = store.get(CHECKPOINT)? else { return Ok(None) };
-    let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
     Ok(Some(policy.open(&msg)?.checkpoint))
 }
 
@@ -362,7 +362,7 @@ pub fn read_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<Ch
 /// edge cannot be read back. A stored checkpoint that is unreadable (its name led to a
 /// file since reused) gives way to such a copy too; without one it is an error, as before.
 fn recover_checkpoint(store: &dyn Storage, key: &SignerKey) -> Result<Option<(Checkpoint, Vec<u8>)>, SequencerError> {
-    let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(key.verifier()), witnesses: Vec::new(), quorum: 0 };
     let stored = store.get(CHECKPOINT)?.map(|msg| policy.open(&msg).map(|s| (s.checkpoint, msg)));
     let floor = match &stored {
         Some(Ok((cp, _))) => Some((cp.size, cp.root)),

@@ -104,7 +104,7 @@ fn crash_and_recover() {
     let mut rng = Rng(seed);
     let mut acked: Vec<Ack> = Vec::new();
     let mut history: Vec<(u64, Hash)> = Vec::new();
-    let policy = TrustPolicy { log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
     let mut runs_with_acks = 0;
     for run in 0..KILLS as u64 {
         let mut child = Command::new(&exe)

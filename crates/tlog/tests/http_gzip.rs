@@ -81,7 +81,7 @@ fn verifies_a_log_whose_entry_bundles_are_gzipped() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let url = serve(tmp.path().to_path_buf(), seen.clone());
     let fetch = HttpFetch::new(&url).unwrap();
-    let policy = TrustPolicy { log_key: Some(vkey), witnesses: Vec::new(), quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(vkey), witnesses: Vec::new(), quorum: 0 };
     let v = verify_log(&fetch, &policy, None).unwrap();
     assert_eq!(v.checkpoint.size, 300);
     assert_eq!(v.report.bundles, 2);

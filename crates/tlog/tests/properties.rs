@@ -86,7 +86,7 @@ proptest! {
         let key = SignerKey::from_seed("example.com/prop", KeyKind::Ed25519, [5; 32]).unwrap();
         let cp = Checkpoint::new("example.com/prop", size, leaf_hash(&size.to_be_bytes()));
         let note = cp.sign(&key).unwrap();
-        let policy = TrustPolicy { log_key: Some(key.verifier()), witnesses: vec![], quorum: 0 };
+        let policy = TrustPolicy { origin: None, log_key: Some(key.verifier()), witnesses: vec![], quorum: 0 };
         prop_assert_eq!(&policy.open(&note.to_bytes()).unwrap().checkpoint, &cp);
         // Flip one bit of the signature bytes (key ID included).
         let mut bad = note.clone();

@@ -49,7 +49,7 @@ fn open(store: Arc<dyn Storage>) -> Sequencer {
 }
 
 fn check_log(store: &dyn Storage, expected: &[(u64, Vec<u8>)]) {
-    let policy = TrustPolicy { log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
+    let policy = TrustPolicy { origin: None, log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
     let cp = policy.open(&store.get(CHECKPOINT).unwrap().unwrap()).unwrap().checkpoint;
     assert_eq!(cp.size as usize, expected.len());
     verify_tree(store, cp.size, &cp.root, true).unwrap();
@@ -562,7 +562,7 @@ fn a_restart_goes_on_from_the_kept_copy_of_the_checkpoint() {
         .unwrap()
         .iter()
         .map(|c| {
-            let policy = TrustPolicy { log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
+            let policy = TrustPolicy { origin: None, log_key: Some(key().verifier()), witnesses: vec![], quorum: 0 };
             policy.open(c).unwrap().checkpoint.size
         })
         .collect();

@@ -17,7 +17,8 @@ fn fixture() -> DirStorage {
 fn open() -> tlog::checkpoint::SignedCheckpoint {
     let store = fixture();
     let msg = std::fs::read(store.root().join("checkpoint")).unwrap();
-    let policy = TrustPolicy { log_key: None, witnesses: vec![VerifierKey::parse(MIRROR).unwrap()], quorum: 1 };
+    let policy =
+        TrustPolicy { origin: None, log_key: None, witnesses: vec![VerifierKey::parse(MIRROR).unwrap()], quorum: 1 };
     policy.open(&msg).unwrap()
 }
 
@@ -37,7 +38,8 @@ fn a_tampered_checkpoint_fails_the_cosignature() {
     let store = fixture();
     let msg = std::fs::read_to_string(store.root().join("checkpoint")).unwrap();
     let tampered = msg.replacen("\n300\n", "\n301\n", 1);
-    let policy = TrustPolicy { log_key: None, witnesses: vec![VerifierKey::parse(MIRROR).unwrap()], quorum: 1 };
+    let policy =
+        TrustPolicy { origin: None, log_key: None, witnesses: vec![VerifierKey::parse(MIRROR).unwrap()], quorum: 1 };
     assert!(policy.open(tampered.as_bytes()).is_err());
 }
 

@@ -50,7 +50,8 @@ fn cosigns_a_consistent_log_and_the_client_verifies_the_quorum() {
     assert!(lines.starts_with("— witness.example/w1 ".as_bytes()));
     let lines = w.add_checkpoint(&request(&t, 5, 17), 1_700_000_001).unwrap();
     let note = attach_cosignatures(&signed(&t, 17), &lines, &w.verifier()).unwrap();
-    let policy = TrustPolicy { log_key: Some(log_key().verifier()), witnesses: vec![w.verifier()], quorum: 1 };
+    let policy =
+        TrustPolicy { origin: None, log_key: Some(log_key().verifier()), witnesses: vec![w.verifier()], quorum: 1 };
     let cp = policy.open(&note.to_bytes()).unwrap();
     assert_eq!(cp.checkpoint.size, 17);
     assert!(cp.verified.iter().any(|v| v.timestamp == Some(1_700_000_001)));
